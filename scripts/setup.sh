@@ -7,7 +7,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # --- Debian packages --------------------------------------------------------------------
 debs=(build-essential cmake ninja-build pkg-config git unzip ca-certificates
-      libsentencepiece-dev sentencepiece libsqlite3-dev sqlite3
+      libsentencepiece-dev sentencepiece nlohmann-json3-dev libsqlite3-dev sqlite3
       qt6-base-dev libqt6sql6-sqlite libgl-dev python3 python3-venv python3-pip
       xvfb xauth)
 missing=()
