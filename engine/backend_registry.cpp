@@ -37,13 +37,14 @@ const CudaLibrary& cudaLibrary() {
     static std::once_flag once;
     std::call_once(once, [] {
         std::vector<std::string> candidates;
-        if (const char* env = std::getenv("PARLEY_CUDA_LIBRARY"); env && *env) candidates.push_back(env);
-        const std::string dir = executableDir();
+        const char* env = std::getenv("PARLEY_CUDA_LIBRARY");
+        if (env && *env) candidates.push_back(env); // set: that library and no other
+        const std::string dir = env && *env ? std::string() : executableDir();
         if (!dir.empty()) {
             candidates.push_back(dir + "/../lib/libparley_cuda.so");
             candidates.push_back(dir + "/libparley_cuda.so");
         }
-        candidates.push_back("libparley_cuda.so"); // the loader's own search path
+        if (!(env && *env)) candidates.push_back("libparley_cuda.so"); // the loader's own search path
         std::string errors;
         for (const std::string& c : candidates) {
             if (c.find('/') != std::string::npos && access(c.c_str(), F_OK) != 0) continue;

@@ -1,7 +1,7 @@
 #pragma once
 // Chooses and creates a compute backend (DESIGN.md §1). The CUDA backend is a shared library,
 // libparley_cuda.so, loaded at run time from the executable's ../lib or its own folder (or the
-// path in PARLEY_CUDA_LIBRARY): the engine itself never links CUDA, so a machine without a
+// path in PARLEY_CUDA_LIBRARY, which when set is the only one tried): the engine itself never links CUDA, so a machine without a
 // driver, a GPU or the CUDA libraries runs on the CPU. "auto" tries CUDA and, on any failure at
 // start, says why once and uses the CPU.
 #include "engine/backend.h"

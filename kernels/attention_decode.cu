@@ -9,6 +9,36 @@ namespace {
 
 constexpr int kAttnThreads = 128;
 
+// W consecutive halves (16, 8 or 4 bytes) as floats.
+template <int W>
+__device__ __forceinline__ void loadHalves(const __half* p, float* out) {
+    if constexpr (W == 8) {
+        const uint4 raw = *reinterpret_cast<const uint4*>(p);
+        const __half2* h = reinterpret_cast<const __half2*>(&raw);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const float2 f = __half22float2(h[i]);
+            out[2 * i] = f.x;
+            out[2 * i + 1] = f.y;
+        }
+    } else if constexpr (W == 4) {
+        const uint2 raw = *reinterpret_cast<const uint2*>(p);
+        const __half2* h = reinterpret_cast<const __half2*>(&raw);
+#pragma unroll
+        for (int i = 0; i < 2; ++i) {
+            const float2 f = __half22float2(h[i]);
+            out[2 * i] = f.x;
+            out[2 * i + 1] = f.y;
+        }
+    } else {
+        const float2 f = __half22float2(*reinterpret_cast<const __half2*>(p));
+        out[0] = f.x;
+        out[1] = f.y;
+    }
+}
+
+// W: halves per load (8 where the head size allows, the 16-byte width).
+template <int W>
 __global__ void __launch_bounds__(kAttnThreads) attentionDecodeKernel(AttentionDecodeArgs a) {
     extern __shared__ __align__(16) float attnShared[];
     __shared__ float scratch[32];
@@ -32,30 +62,24 @@ __global__ void __launch_bounds__(kAttnThreads) attentionDecodeKernel(AttentionD
     }
     __syncthreads();
 
-    // Scores: one position a thread, its K row read 16 bytes at a time.
+    // Scores: one position a thread, its K row read W halves at a time.
     const __half* kBase = a.k + int64_t(p0) * kvDim + kvh * hd;
     for (int j = threadIdx.x; j < len; j += blockDim.x) {
-        const uint4* kRow = reinterpret_cast<const uint4*>(kBase + int64_t(j) * kvDim);
+        const __half* kRow = kBase + int64_t(j) * kvDim;
         float s[kAttnMaxGroup];
 #pragma unroll
         for (int g = 0; g < kAttnMaxGroup; ++g) s[g] = 0.f;
-        for (int d8 = 0; d8 < hd / 8; ++d8) {
-            const uint4 raw = kRow[d8];
-            const __half2* h = reinterpret_cast<const __half2*>(&raw);
-            float kf[8];
-#pragma unroll
-            for (int i = 0; i < 4; ++i) {
-                const float2 f = __half22float2(h[i]);
-                kf[2 * i] = f.x;
-                kf[2 * i + 1] = f.y;
-            }
+        for (int d0 = 0; d0 < hd; d0 += W) {
+            float kf[W];
+            loadHalves<W>(kRow + d0, kf);
 #pragma unroll
             for (int g = 0; g < kAttnMaxGroup; ++g) {
                 if (g < G) {
-                    const float4* qv = reinterpret_cast<const float4*>(qs + g * hd + d8 * 8);
-                    const float4 qa = qv[0], qb = qv[1];
-                    s[g] += kf[0] * qa.x + kf[1] * qa.y + kf[2] * qa.z + kf[3] * qa.w + kf[4] * qb.x +
-                            kf[5] * qb.y + kf[6] * qb.z + kf[7] * qb.w;
+                    const float* qv = qs + g * hd + d0;
+                    float t = 0.f;
+#pragma unroll
+                    for (int i = 0; i < W; ++i) t = fmaf(kf[i], qv[i], t);
+                    s[g] += t;
                 }
             }
         }
@@ -69,48 +93,44 @@ __global__ void __launch_bounds__(kAttnThreads) attentionDecodeKernel(AttentionD
     float headMax[kAttnMaxGroup], headSum[kAttnMaxGroup];
 #pragma unroll
     for (int g = 0; g < kAttnMaxGroup; ++g) {
-        if (g >= G) break;
-        float m = -INFINITY;
-        for (int j = threadIdx.x; j < len; j += blockDim.x) m = fmaxf(m, scores[g * a.chunk + j]);
-        m = blockMax(m, scratch);
-        float l = 0.f;
-        for (int j = threadIdx.x; j < len; j += blockDim.x) {
-            const float e = __expf(scores[g * a.chunk + j] - m);
-            scores[g * a.chunk + j] = e;
-            l += e;
+        headMax[g] = -INFINITY;
+        headSum[g] = 0.f;
+        if (g < G) {
+            float m = -INFINITY;
+            for (int j = threadIdx.x; j < len; j += blockDim.x) m = fmaxf(m, scores[g * a.chunk + j]);
+            m = blockMax(m, scratch);
+            float l = 0.f;
+            for (int j = threadIdx.x; j < len; j += blockDim.x) {
+                const float e = __expf(scores[g * a.chunk + j] - m);
+                scores[g * a.chunk + j] = e;
+                l += e;
+            }
+            l = blockSum(l, scratch);
+            headMax[g] = m;
+            headSum[g] = l;
         }
-        l = blockSum(l, scratch);
-        headMax[g] = m;
-        headSum[g] = l;
     }
     __syncthreads();
 
-    // Weighted V: threads split a row into 16-byte segments, rows spread over the rest.
-    const int segs = hd / 8, rowsAtOnce = blockDim.x / segs;
+    // Weighted V: threads split a row into W-half segments, rows spread over the rest.
+    const int segs = hd / W, rowsAtOnce = blockDim.x / segs;
     const int seg = threadIdx.x % segs, sub = threadIdx.x / segs;
     if (sub < rowsAtOnce) {
-        float acc[kAttnMaxGroup][8];
+        float acc[kAttnMaxGroup][W];
 #pragma unroll
         for (int g = 0; g < kAttnMaxGroup; ++g)
 #pragma unroll
-            for (int i = 0; i < 8; ++i) acc[g][i] = 0.f;
-        const __half* vBase = a.v + int64_t(p0) * kvDim + kvh * hd + seg * 8;
+            for (int i = 0; i < W; ++i) acc[g][i] = 0.f;
+        const __half* vBase = a.v + int64_t(p0) * kvDim + kvh * hd + seg * W;
         for (int j = sub; j < len; j += rowsAtOnce) {
-            const uint4 raw = *reinterpret_cast<const uint4*>(vBase + int64_t(j) * kvDim);
-            const __half2* h = reinterpret_cast<const __half2*>(&raw);
-            float vf[8];
-#pragma unroll
-            for (int i = 0; i < 4; ++i) {
-                const float2 f = __half22float2(h[i]);
-                vf[2 * i] = f.x;
-                vf[2 * i + 1] = f.y;
-            }
+            float vf[W];
+            loadHalves<W>(vBase + int64_t(j) * kvDim, vf);
 #pragma unroll
             for (int g = 0; g < kAttnMaxGroup; ++g) {
                 if (g < G) {
                     const float e = scores[g * a.chunk + j];
 #pragma unroll
-                    for (int i = 0; i < 8; ++i) acc[g][i] = fmaf(e, vf[i], acc[g][i]);
+                    for (int i = 0; i < W; ++i) acc[g][i] = fmaf(e, vf[i], acc[g][i]);
                 }
             }
         }
@@ -118,7 +138,7 @@ __global__ void __launch_bounds__(kAttnThreads) attentionDecodeKernel(AttentionD
         for (int g = 0; g < kAttnMaxGroup; ++g)
             if (g < G)
 #pragma unroll
-                for (int i = 0; i < 8; ++i) atomicAdd(&o[g * hd + seg * 8 + i], acc[g][i]);
+                for (int i = 0; i < W; ++i) atomicAdd(&o[g * hd + seg * W + i], acc[g][i]);
     }
     __syncthreads();
 
@@ -174,14 +194,18 @@ size_t attentionDecodeWorkspaceFloats(int nHead, int nSplit, int headDim) {
 
 void launchAttentionDecode(const LaunchContext& ctx, const AttentionDecodeArgs& a) {
     const int G = a.nHead / a.nHeadKv;
-    if (G > kAttnMaxGroup || a.nHead % a.nHeadKv || a.headDim % 8 || a.headDim > kAttnThreads * 8)
+    if (G > kAttnMaxGroup || a.nHead % a.nHeadKv || a.headDim % 2 || a.headDim > 256)
         throw Error("decode attention: unsupported head layout (" + std::to_string(a.nHead) + " heads, " +
                     std::to_string(a.nHeadKv) + " KV heads, head size " + std::to_string(a.headDim) + ")");
     const size_t shared = size_t(2 * G * a.headDim + G * a.chunk) * sizeof(float);
-    if (shared > 48 * 1024)
-        PARLEY_CUDA_CHECK(cudaFuncSetAttribute(attentionDecodeKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
-    launchKernel(ctx, attentionDecodeKernel, dim3(a.nHeadKv, a.nSplit), dim3(kAttnThreads), shared,
-                 "decode attention launch", a);
+    auto run = [&](auto kernel) {
+        if (shared > 48 * 1024)
+            PARLEY_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
+        launchKernel(ctx, kernel, dim3(a.nHeadKv, a.nSplit), dim3(kAttnThreads), shared, "decode attention launch", a);
+    };
+    if (a.headDim % 8 == 0) run(attentionDecodeKernel<8>);
+    else if (a.headDim % 4 == 0) run(attentionDecodeKernel<4>);
+    else run(attentionDecodeKernel<2>);
 }
 
 } // namespace parley::cuda

@@ -153,6 +153,51 @@ __global__ void __launch_bounds__(kThreads) attentionPrefillKernel(AttentionPref
     }
 }
 
+// Any other head size (the small test models): one warp per query and head, keys one at a
+// time with the same online softmax, lanes over the head's elements. Correct, not fast.
+constexpr int kMaxSimpleHead = 256;
+__global__ void attentionPrefillSimpleKernel(AttentionPrefillArgs a) {
+    pdlWait();
+    const int t = blockIdx.x, h = blockIdx.y, lane = threadIdx.x;
+    const int hd = a.headDim, kvh = h / (a.nHead / a.nHeadKv);
+    const int qDim = a.nHead * hd, kvDim = a.nHeadKv * hd;
+    const int qpos = a.startPos + t;
+    constexpr int kPer = kMaxSimpleHead / 32;
+    float q[kPer], acc[kPer];
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+        const int d = lane + 32 * i;
+        q[i] = d < hd ? __half2float(a.q[int64_t(t) * qDim + h * hd + d]) : 0.f;
+        acc[i] = 0.f;
+    }
+    const float scale = rsqrtf(float(hd));
+    float m = -INFINITY, l = 0.f;
+    for (int j = 0; j <= qpos; ++j) {
+        const __half* k = a.k + int64_t(j) * kvDim + kvh * hd;
+        float s = 0.f;
+#pragma unroll
+        for (int i = 0; i < kPer; ++i) {
+            const int d = lane + 32 * i;
+            if (d < hd) s += q[i] * __half2float(k[d]);
+        }
+        s = warpSum(s) * scale;
+        const float mNew = fmaxf(m, s), alpha = __expf(m - mNew), p = __expf(s - mNew);
+        l = l * alpha + p;
+        const __half* v = a.v + int64_t(j) * kvDim + kvh * hd;
+#pragma unroll
+        for (int i = 0; i < kPer; ++i) {
+            const int d = lane + 32 * i;
+            if (d < hd) acc[i] = acc[i] * alpha + p * __half2float(v[d]);
+        }
+        m = mNew;
+    }
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+        const int d = lane + 32 * i;
+        if (d < hd) a.out[int64_t(t) * qDim + h * hd + d] = __float2half_rn(acc[i] / l);
+    }
+}
+
 template <int HD>
 void launchFor(const LaunchContext& ctx, const AttentionPrefillArgs& a) {
     const size_t shared = PrefillLayout<HD>::total;
@@ -163,7 +208,7 @@ void launchFor(const LaunchContext& ctx, const AttentionPrefillArgs& a) {
 
 } // namespace
 
-bool attentionPrefillSupports(int headDim) { return headDim == 64 || headDim == 96 || headDim == 128; }
+bool attentionPrefillSupports(int headDim) { return headDim > 0 && headDim <= kMaxSimpleHead; }
 
 void launchAttentionPrefill(const LaunchContext& ctx, const AttentionPrefillArgs& a) {
     if (a.n <= 0) return;
@@ -171,7 +216,10 @@ void launchAttentionPrefill(const LaunchContext& ctx, const AttentionPrefillArgs
     case 64: launchFor<64>(ctx, a); break;
     case 96: launchFor<96>(ctx, a); break;
     case 128: launchFor<128>(ctx, a); break;
-    default: throw Error("prefill attention: head size " + std::to_string(a.headDim) + " is not supported (64, 96, 128)");
+    default:
+        if (!attentionPrefillSupports(a.headDim))
+            throw Error("prefill attention: head size " + std::to_string(a.headDim) + " is not supported");
+        launchKernel(ctx, attentionPrefillSimpleKernel, dim3(a.n, a.nHead), dim3(32), 0, "prefill attention launch", a);
     }
 }
 

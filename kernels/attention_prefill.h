@@ -1,5 +1,5 @@
 #pragma once
-// Causal attention over a whole prompt in one pass, on the tensor cores (WMMA, FP16 in, FP32
+// Causal attention over a whole prompt in one pass; for head sizes 64, 96 and 128 on the tensor cores (WMMA, FP16 in, FP32
 // accumulate), with the online softmax of FlashAttention (Dao et al. 2022): a block takes 64
 // queries of one head and walks the keys 32 at a time, so the score matrix never goes to memory.
 // Queries at positions startPos .. startPos+n-1 see every cached key up to their own position.

@@ -208,8 +208,7 @@ private:
         if (cfg_.nHead <= 0 || cfg_.nHeadKv <= 0 || cfg_.nHead % cfg_.nHeadKv || cfg_.nHead / cfg_.nHeadKv > kAttnMaxGroup)
             throw Error("CUDA backend: " + std::to_string(cfg_.nHead) + " query heads over " + std::to_string(cfg_.nHeadKv) +
                         " KV heads is not supported (at most " + std::to_string(kAttnMaxGroup) + " per KV head)");
-        if (!attentionPrefillSupports(hd))
-            throw Error("CUDA backend: head size " + std::to_string(hd) + " is not supported (64, 96 or 128)");
+        if (hd % 2 || hd > 256) throw Error("CUDA backend: head size " + std::to_string(hd) + " is not supported");
         const int maxCols = std::max(cfg_.nEmbd, std::max(cfg_.nFf, cfg_.qDim()));
         if (int64_t(maxCols) * 4 + 4096 > int64_t(prop_.sharedMemPerBlockOptin))
             throw Error("CUDA backend: width " + std::to_string(maxCols) + " is too wide for the GEMV kernels on " + prop_.name);
@@ -251,13 +250,17 @@ private:
         m.precision = p;
         m.rows = rows;
         m.cols = cols;
+        m.ld = p == Precision::FP16 ? (cols + 7) / 8 * 8 : cols;
         m.groupSize = p == Precision::FP16 ? 0 : groupSize;
         if (p != Precision::FP16 && (groupSize <= 0 || cols % groupSize))
             throw Error("CUDA backend: " + what + " has " + std::to_string(cols) + " columns, not a multiple of its group size " +
                         std::to_string(groupSize));
-        if (cols % 32) throw Error("CUDA backend: " + what + " has " + std::to_string(cols) + " columns, not a multiple of 32");
         auto get = [&](size_t bytes) { return onHost ? arena_.hostMapped(bytes, what) : arena_.device(bytes, what); };
         m.data = get(size_t(m.dataBytes()));
+        if (m.ld != cols) { // the padding must read as zeros
+            if (onHost) std::memset(m.data, 0, size_t(m.dataBytes()));
+            else PARLEY_CUDA_CHECK(cudaMemset(m.data, 0, size_t(m.dataBytes())));
+        }
         if (p != Precision::FP16) m.scales = get(size_t(m.scaleBytes()));
         return m;
     }
@@ -272,7 +275,9 @@ private:
             };
             if (src.precision == Precision::FP16) {
                 if (src.f16.size() != size_t(rows * src.cols)) throw Error("CUDA backend: " + what + " has no FP16 data");
-                copy(static_cast<uint16_t*>(dst.data) + rowBegin * dst.cols, src.f16.data(), src.f16.size() * 2);
+                PARLEY_CUDA_CHECK(cudaMemcpy2D(static_cast<uint16_t*>(dst.data) + rowBegin * dst.ld, size_t(dst.ld) * 2,
+                                               src.f16.data(), size_t(src.cols) * 2, size_t(src.cols) * 2, size_t(rows),
+                                               cudaMemcpyHostToDevice));
                 return;
             }
             if (src.groupSize != dst.groupSize) throw Error("CUDA backend: " + what + " has a different group size");
@@ -418,7 +423,7 @@ private:
         auto fill = [&](DeviceMatrix& m) {
             const float scale = 1.f / std::sqrt(float(m.cols));
             if (m.precision == Precision::FP16) {
-                launchRandomHalf(ctx, static_cast<__half*>(m.data), m.rows * m.cols, ++stream, 0, scale);
+                launchRandomHalf(ctx, static_cast<__half*>(m.data), m.rows * m.ld, ++stream, 0, scale);
                 return;
             }
             const int64_t slab = std::max<int64_t>(1, (int64_t(32) << 20) / (2 * m.cols));

@@ -10,6 +10,7 @@ namespace parley::cuda {
 struct MatrixView {
     Precision precision;
     int64_t cols;
+    int64_t ld;
     int groupSize;
     int64_t groupsPerRow;
     const void* data;
@@ -17,11 +18,11 @@ struct MatrixView {
 };
 
 inline MatrixView viewOf(const DeviceMatrix& m) {
-    return {m.precision, m.cols, m.groupSize, m.groupsPerRow(), m.data, m.scales};
+    return {m.precision, m.cols, m.ld, m.groupSize, m.groupsPerRow(), m.data, m.scales};
 }
 
 __device__ __forceinline__ float weightAt(const MatrixView& m, int64_t row, int64_t col) {
-    if (m.precision == Precision::FP16) return __half2float(static_cast<const __half*>(m.data)[row * m.cols + col]);
+    if (m.precision == Precision::FP16) return __half2float(static_cast<const __half*>(m.data)[row * m.ld + col]);
     const int64_t g = row * m.groupsPerRow + col / m.groupSize;
     if (m.precision == Precision::INT8) {
         const float s = __half2float(static_cast<const __half*>(m.scales)[g]);

@@ -19,7 +19,7 @@ struct GemvKernelArgs {
     const uint8_t* w;
     const void* scales;
     int64_t rowBytes;
-    int cols, nChunks, groupSize, groupsPerRow;
+    int cols, nChunks, groupSize, groupsPerRow; // nChunks covers the stored row (FP16: ld)
     int chunkShift; // log2(chunks per scale group): group of chunk c = c >> chunkShift
     GemvArgs a;
 };
@@ -78,7 +78,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32) gemvKernel(GemvKernelArgs k) 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int nChunks = k.nChunks;
     float* xs = gemvShared;                       // [cols] in the part layout
-    float* chunkSums = gemvShared + k.cols;       // [nChunks] (INT4)
+    float* chunkSums = gemvShared + nChunks * kElems; // [nChunks] (INT4)
     __shared__ float blockPartial[kGemvWarps];
 
     const int localPair = blockIdx.x * kGemvWarps + warp;
@@ -105,9 +105,12 @@ __global__ void __launch_bounds__(kGemvWarps * 32) gemvKernel(GemvKernelArgs k) 
     // x into shared memory, normalised when the projection follows an RMSNorm.
     float scale = 1.f;
     if (a.normWeight) scale = rsqrtf(*a.ssq / float(k.cols) + a.eps);
-    for (int e = threadIdx.x; e < k.cols; e += blockDim.x) {
-        float v = a.x[e];
-        if (a.normWeight) v = v * scale * a.normWeight[e];
+    for (int e = threadIdx.x; e < nChunks * kElems; e += blockDim.x) {
+        float v = 0.f; // padding past cols multiplies zero weights
+        if (e < k.cols) {
+            v = a.x[e];
+            if (a.normWeight) v = v * scale * a.normWeight[e];
+        }
         xs[gemvSharedIndex<kElems>(e, nChunks)] = v;
     }
     __syncthreads();
@@ -212,8 +215,9 @@ __global__ void __launch_bounds__(kGemvWarps * 32) gemvKernel(GemvKernelArgs k) 
 template <class Format>
 void launchGemvFormat(const LaunchContext& ctx, const DeviceMatrix& m, GemvEpilogue e, const GemvArgs& a) {
     constexpr int kElems = Format::kElems;
-    if (m.cols % kElems)
-        throw Error("GEMV: a row of " + std::to_string(m.cols) + " weights is not a whole number of " +
+    const int64_t stored = m.precision == Precision::FP16 ? m.ld : m.cols;
+    if (stored % kElems)
+        throw Error("GEMV: a row of " + std::to_string(stored) + " weights is not a whole number of " +
                     std::to_string(kElems) + "-weight chunks");
     int chunkShift = 0;
     if (m.precision != Precision::FP16) {
@@ -228,12 +232,12 @@ void launchGemvFormat(const LaunchContext& ctx, const DeviceMatrix& m, GemvEpilo
     k.scales = m.scales;
     k.rowBytes = m.rowBytes();
     k.cols = int(m.cols);
-    k.nChunks = int(m.cols / kElems);
+    k.nChunks = int(stored / kElems);
     k.groupSize = m.groupSize;
     k.groupsPerRow = int(m.groupsPerRow());
     k.chunkShift = chunkShift;
     k.a = a;
-    const size_t shared = size_t(m.cols) * 4 + (Format::kNeedsChunkSums ? size_t(k.nChunks) * 4 : 0);
+    const size_t shared = size_t(stored) * 4 + (Format::kNeedsChunkSums ? size_t(k.nChunks) * 4 : 0);
     const dim3 grid(unsigned(ceilDiv(a.pairCount, kGemvWarps))), block(kGemvWarps * 32);
     if (a.pairCount <= 0) return;
     auto run = [&](auto kernel) {

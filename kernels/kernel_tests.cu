@@ -75,9 +75,17 @@ DeviceMatrix uploadMatrix(Buffers& b, int precision, int groupSize, int64_t rows
     m.precision = Precision(precision);
     m.rows = rows;
     m.cols = cols;
+    m.ld = precision == 0 ? (cols + 7) / 8 * 8 : cols;
     m.groupSize = precision == 0 ? 0 : groupSize;
     const size_t groups = precision == 0 ? 0 : size_t(rows * (cols / groupSize));
-    if (precision == 0) m.data = b.upload(f16, size_t(rows * cols));
+    if (precision == 0) {
+        // Rows padded to whole 16-byte chunks with zeros, as the backend stores them.
+        uint16_t* d = b.alloc<uint16_t>(size_t(rows * m.ld));
+        PARLEY_CUDA_CHECK(cudaMemset(d, 0, size_t(rows * m.ld) * 2));
+        PARLEY_CUDA_CHECK(cudaMemcpy2D(d, size_t(m.ld) * 2, f16, size_t(cols) * 2, size_t(cols) * 2, size_t(rows),
+                                       cudaMemcpyHostToDevice));
+        m.data = d;
+    }
     else if (precision == 1) {
         m.data = b.upload(q8, size_t(rows * cols));
         m.scales = b.upload(scales, groups);

@@ -12,15 +12,15 @@ void throwCublasError(cublasStatus_t s, const char* what) {
 
 namespace {
 
-void gemmOne(const GemmContext& g, const __half* w, int64_t rows, int64_t cols, const __half* x, int n, void* c,
-             bool cFloat, int64_t ldc, int64_t rowOffset, float beta) {
+void gemmOne(const GemmContext& g, const __half* w, int64_t lda, int64_t rows, int64_t cols, const __half* x, int n,
+             void* c, bool cFloat, int64_t ldc, int64_t rowOffset, float beta) {
     // Column-major view (cuBLAS): W row-major [rows][cols] is W^T with lda = cols, X row-major
     // [n][cols] is X^T with ldb = cols, and C^T (rows x n, ldc) = W X^T.
     const float alpha = 1.f;
     void* cAt = cFloat ? static_cast<void*>(static_cast<float*>(c) + rowOffset)
                        : static_cast<void*>(static_cast<__half*>(c) + rowOffset);
     const cublasStatus_t s = cublasGemmEx(g.handle, CUBLAS_OP_T, CUBLAS_OP_N, int(rows), n, int(cols), &alpha, w,
-                                          CUDA_R_16F, int(cols), x, CUDA_R_16F, int(cols), &beta, cAt,
+                                          CUDA_R_16F, int(lda), x, CUDA_R_16F, int(cols), &beta, cAt,
                                           cFloat ? CUDA_R_32F : CUDA_R_16F, int(ldc), CUBLAS_COMPUTE_32F,
                                           CUBLAS_GEMM_DEFAULT);
     if (s != CUBLAS_STATUS_SUCCESS) throwCublasError(s, "cublasGemmEx");
@@ -34,7 +34,7 @@ void gemmRows(const LaunchContext& ctx, const GemmContext& g, const DeviceMatrix
     const cublasStatus_t s = cublasSetStream(g.handle, ctx.stream);
     if (s != CUBLAS_STATUS_SUCCESS) throwCublasError(s, "cublasSetStream");
     if (w.precision == Precision::FP16) {
-        gemmOne(g, static_cast<const __half*>(w.data), w.rows, w.cols, x, n, c, cFloat, ldc, rowOffset, beta);
+        gemmOne(g, static_cast<const __half*>(w.data), w.ld, w.rows, w.cols, x, n, c, cFloat, ldc, rowOffset, beta);
         return;
     }
     const int64_t slabRows = std::min<int64_t>(w.rows, int64_t(g.scratchHalves) / w.cols);
@@ -42,7 +42,7 @@ void gemmRows(const LaunchContext& ctx, const GemmContext& g, const DeviceMatrix
     for (int64_t r0 = 0; r0 < w.rows; r0 += slabRows) {
         const int64_t rc = std::min(slabRows, w.rows - r0);
         launchDequantizeRows(ctx, w, r0, rc, g.scratch);
-        gemmOne(g, g.scratch, rc, w.cols, x, n, c, cFloat, ldc, rowOffset + r0, beta);
+        gemmOne(g, g.scratch, w.cols, rc, w.cols, x, n, c, cFloat, ldc, rowOffset + r0, beta);
     }
 }
 

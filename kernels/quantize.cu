@@ -119,8 +119,9 @@ void launchQuantizeRows(const LaunchContext& ctx, const __half* src, int64_t row
                      static_cast<uint8_t*>(dst.data) + rowBegin * (dst.cols / 2),
                      static_cast<__half2*>(dst.scales) + rowBegin * groups);
     } else {
-        PARLEY_CUDA_CHECK(cudaMemcpyAsync(static_cast<__half*>(dst.data) + rowBegin * dst.cols, src,
-                                          size_t(rows * dst.cols) * 2, cudaMemcpyDeviceToDevice, ctx.stream));
+        PARLEY_CUDA_CHECK(cudaMemcpy2DAsync(static_cast<__half*>(dst.data) + rowBegin * dst.ld, size_t(dst.ld) * 2, src,
+                                            size_t(dst.cols) * 2, size_t(dst.cols) * 2, size_t(rows),
+                                            cudaMemcpyDeviceToDevice, ctx.stream));
     }
 }
 
