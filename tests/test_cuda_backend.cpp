@@ -56,7 +56,7 @@ double relativeError(const float* a, const float* b, int n) {
 }
 
 std::vector<int32_t> greedyCpu(Backend& b, const std::vector<int32_t>& prompt, int count, int vocab) {
-    std::vector<float> logits(size_t(vocab));
+    std::vector<float> logits(static_cast<size_t>(vocab));
     b.forward(prompt.data(), int(prompt.size()), 0, false, logits.data());
     std::vector<int32_t> out;
     int pos = int(prompt.size());
@@ -167,7 +167,7 @@ private slots:
                  qPrintable(QString("%1 MiB free before, %2 after").arg(freeBefore >> 20).arg(freeAfter >> 20)));
         // And the same backend still loads and runs.
         gpu->load(model->config(), model->weights(), 64);
-        std::vector<float> logits(size_t(model->config().vocabSize));
+        std::vector<float> logits(static_cast<size_t>(model->config().vocabSize));
         const int32_t bos = 1;
         gpu->forward(&bos, 1, 0, false, logits.data());
         QVERIFY(std::isfinite(logits[0]));
