@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/device-env.sh"
 mode="${1:-full}"
 jsonl="$OUT/bench.jsonl"
 : >"$jsonl"
-bench() { parley-bench --json "$@" 2>>"$OUT/bench.err" | tee -a "$jsonl"; }
+bench() { timeout 120 parley-bench --json "$@" 2>>"$OUT/bench.err" | tee -a "$jsonl"; }
 bench --synthetic llama2-7b --precision fp16 -p 512 -n 128 --ctx 2048
 bench --synthetic llama2-7b --precision int8 -p 512 -n 128 --ctx 2048
 bench --synthetic llama2-7b --precision int4 -p 512 -n 128 --ctx 2048
