@@ -131,6 +131,18 @@ private slots:
         }
     }
 
+    // The bulk FP16 conversion (F16C where the CPU has it) agrees with floatToHalf on ties,
+    // subnormals and the largest values; beyond FP16's range is an error, not infinity.
+    void bulkFp16ConversionMatchesScalar() {
+        std::vector<float> w = {1.0f + std::ldexp(1.0f, -11), 1.0f + 3 * std::ldexp(1.0f, -11), 65519.0f, -65504.0f,
+                                std::ldexp(1.0f, -25), std::ldexp(3.0f, -25), std::ldexp(1023.5f, -24), 1e-10f,
+                                -0.0f, 0.1f, -3.14159f, 2.5e-6f, 7.0f, -1e-7f, 1234.567f, 0.33333334f};
+        const WeightMatrix m = quantizeMatrix(w.data(), 2, 8, Precision::FP16, 0);
+        for (size_t i = 0; i < w.size(); ++i) QCOMPARE(m.f16[i], floatToHalf(w[i]));
+        w[3] = -65520.0f; // rounds to -inf
+        QVERIFY_THROWS_EXCEPTION(Error, quantizeMatrix(w.data(), 2, 8, Precision::FP16, 0));
+    }
+
     void decodesF32F16BF16() {
         const float f[3] = {1.5f, -0.25f, 3e-5f};
         uint8_t raw[12];
@@ -485,6 +497,22 @@ private slots:
         QCOMPARE(m.groupSize, 64);
         QCOMPARE(m.q8, direct8.q8);
         QCOMPARE(m.scales, direct8.scales);
+    }
+
+    // Big matrices are converted on several threads: a bad value in any row's range is still
+    // one Error, and the result equals a row-by-row conversion.
+    void bigMatrixConvertsOnThreads() {
+        std::mt19937 rng(17);
+        const int64_t rows = 1030, cols = 1024; // above the size where conversion goes parallel
+        std::vector<float> w = randomFloats(size_t(rows * cols), rng);
+        const WeightMatrix all = quantizeMatrix(w.data(), rows, cols, Precision::INT4, 32);
+        for (int64_t r : {int64_t(0), rows / 2, rows - 1}) {
+            const WeightMatrix one = quantizeMatrix(w.data() + r * cols, 1, cols, Precision::INT4, 32);
+            QVERIFY(std::equal(one.q4.begin(), one.q4.end(), all.q4.begin() + r * cols / 2));
+            QVERIFY(std::equal(one.scales.begin(), one.scales.end(), all.scales.begin() + r * cols / 32));
+        }
+        w[size_t((rows - 3) * cols + 5)] = INFINITY;
+        QVERIFY_THROWS_EXCEPTION(Error, quantizeMatrix(w.data(), rows, cols, Precision::INT8, 32));
     }
 
     void rejectsBadShapes() {
