@@ -281,25 +281,29 @@ private slots:
         const DType types[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q6_K};
         const int ggml[] = {8, 2, 3, 12, 14};
         const std::string dir = makeTempDir();
+        const int64_t n = 256 * 8;
+        std::vector<std::vector<uint8_t>> blocks;
+        QStringList args = {"-c",
+                            "import sys, numpy as np; from gguf import quants, GGMLQuantizationType as T\n"
+                            "for i in range(1, len(sys.argv), 3):\n"
+                            "    b = np.fromfile(sys.argv[i], dtype=np.uint8)\n"
+                            "    quants.dequantize(b, T(int(sys.argv[i + 1]))).astype(np.float32).tofile(sys.argv[i + 2])\n"};
         for (int k = 0; k < 5; ++k) {
-            const int64_t n = 256 * 8;
-            std::vector<uint8_t> bytes = randomBlocks(types[k], n / blockElements(types[k]), rng);
-            writeFileBytes(dir + "/blocks.bin", bytes);
-            QProcess p;
-            p.start(QString::fromStdString(python),
-                    {"-c",
-                     "import sys, numpy as np; from gguf import quants, GGMLQuantizationType as T;"
-                     "b = np.fromfile(sys.argv[1], dtype=np.uint8);"
-                     "quants.dequantize(b, T(int(sys.argv[2]))).astype(np.float32).tofile(sys.argv[3])",
-                     QString::fromStdString(dir + "/blocks.bin"), QString::number(ggml[k]),
-                     QString::fromStdString(dir + "/floats.bin")});
-            QVERIFY(p.waitForFinished(60000));
-            if (p.exitCode() != 0) QSKIP(qPrintable("gguf package cannot decode: " + p.readAllStandardError()));
-            std::vector<uint8_t> ref = readFileBytes(dir + "/floats.bin");
+            blocks.push_back(randomBlocks(types[k], n / blockElements(types[k]), rng));
+            const std::string base = dir + "/" + dtypeName(types[k]);
+            writeFileBytes(base + ".bin", blocks.back());
+            args << QString::fromStdString(base + ".bin") << QString::number(ggml[k]) << QString::fromStdString(base + ".f32");
+        }
+        QProcess p;
+        p.start(QString::fromStdString(python), args);
+        QVERIFY(p.waitForFinished(120000));
+        if (p.exitCode() != 0) QSKIP(qPrintable("gguf package cannot decode: " + p.readAllStandardError()));
+        for (int k = 0; k < 5; ++k) {
+            std::vector<uint8_t> ref = readFileBytes(dir + "/" + dtypeName(types[k]) + ".f32");
             QCOMPARE(ref.size(), size_t(n * 4));
             std::vector<float> expected(n), got(n);
             std::memcpy(expected.data(), ref.data(), ref.size());
-            dequantize(types[k], bytes.data(), got.data(), n);
+            dequantize(types[k], blocks[size_t(k)].data(), got.data(), n);
             for (int64_t i = 0; i < n; ++i) {
                 // numpy may associate d * scale * q differently: allow a few ulps.
                 const float tol = 4e-7f * std::fabs(expected[i]) + 1e-30f;
