@@ -43,26 +43,26 @@ std::string pythonStrip(const std::string& s) {
 // The system prompt a ChatML template writes when the conversation has none: the literal
 // between "<|im_start|>system\n" and "<|im_end|>" in a Jinja string (SmolLM2, Qwen2).
 std::string chatMlDefaultSystem(const std::string& tmpl) {
-    for (const char* opener : {"<|im_start|>system\\n", "<|im_start|>system\n"}) {
-        const size_t at = tmpl.find(opener);
-        if (at == std::string::npos) continue;
-        const size_t from = at + std::string(opener).size();
-        const size_t to = tmpl.find("<|im_end|>", from);
-        if (to == std::string::npos) continue;
-        const std::string literal = tmpl.substr(from, to - from);
-        // An expression (messages[0]['content'], a variable) is no default prompt.
-        if (literal.find_first_of("'\"{}+") != std::string::npos) continue;
-        // Undo the Jinja string escapes a prompt may use.
-        std::string text;
-        for (size_t i = 0; i < literal.size(); ++i) {
-            if (literal[i] == '\\' && i + 1 < literal.size()) {
-                const char e = literal[++i];
-                text += e == 'n' ? '\n' : e == 't' ? '\t' : e;
-            } else {
-                text += literal[i];
+    for (const std::string opener : {"<|im_start|>system\\n", "<|im_start|>system\n"}) {
+        for (size_t at = tmpl.find(opener); at != std::string::npos; at = tmpl.find(opener, at + 1)) {
+            const size_t from = at + opener.size();
+            const size_t to = tmpl.find("<|im_end|>", from);
+            if (to == std::string::npos) break;
+            const std::string literal = tmpl.substr(from, to - from);
+            // An expression (messages[0]['content'], a variable) is no default prompt.
+            if (literal.empty() || literal.find_first_of("'\"{}+") != std::string::npos) continue;
+            // Undo the Jinja string escapes a prompt may use.
+            std::string text;
+            for (size_t i = 0; i < literal.size(); ++i) {
+                if (literal[i] == '\\' && i + 1 < literal.size()) {
+                    const char e = literal[++i];
+                    text += e == 'n' ? '\n' : e == 't' ? '\t' : e;
+                } else {
+                    text += literal[i];
+                }
             }
+            return text;
         }
-        return text;
     }
     return {};
 }

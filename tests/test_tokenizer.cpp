@@ -342,6 +342,32 @@ private slots:
         }
     }
 
+    void llama3AndQwen2PreTokenizersMatchHuggingFace() {
+        // The SmolLM2 vocabulary under the Llama-3 (with ignore_merges) and Qwen2 pre-tokenizers,
+        // in the tokenizer.json form Hugging Face writes for them.
+        json base = json::parse(readFileText(dataPath("smollm2/tokenizer.json")));
+        const json variants = json::parse(readFileText(dataPath("bpe_variants.json")));
+        const std::vector<json> goldens = readJsonLines(dataPath("bpe_variants_goldens.jsonl"));
+        QVERIFY(goldens.size() >= 200);
+        for (const char* name : {"llama3", "qwen2"}) {
+            json variant = base;
+            variant["pre_tokenizer"] = variants[name]["pre_tokenizer"];
+            variant["model"]["ignore_merges"] = variants[name]["ignore_merges"];
+            const std::string path = makeTempDir() + "/tokenizer.json";
+            const std::string text = variant.dump();
+            writeFileBytes(path, std::vector<uint8_t>(text.begin(), text.end()));
+            auto tok = Tokenizer::fromPath(path);
+            const auto* bpe = dynamic_cast<const BpeTokenizer*>(tok.get());
+            QVERIFY(bpe);
+            QCOMPARE(std::string(preTokenizerName(bpe->preTokenizer())), std::string(name));
+            for (const json& g : goldens) {
+                const std::string line = g["text"];
+                const std::vector<int32_t> ids = tok->encode(line, false, true);
+                QVERIFY2(ids == idsOf(g[name]), qPrintable(QString(name) + " " + describe(line, ids, idsOf(g[name]))));
+            }
+        }
+    }
+
     void preTokenizersMatchHuggingFace() {
         const std::pair<const char*, PreTokenizer> kinds[] = {
             {"gpt2", PreTokenizer::Gpt2}, {"llama3", PreTokenizer::Llama3}, {"qwen2", PreTokenizer::Qwen2},
@@ -445,6 +471,44 @@ private slots:
         // Control tokens give no text.
         QCOMPARE(tok->tokenBytes(tok->eos()), std::string());
         QVERIFY(tok->isControl(tok->eos()));
+    }
+
+    void randomBytesNeverBreakTheTokenizers() {
+        // Arbitrary bytes (mostly invalid UTF-8): encoding never fails, and decoding always gives
+        // valid UTF-8; byte-level BPE gives back every byte its vocabulary can spell.
+        std::vector<std::unique_ptr<Tokenizer>> toks;
+        toks.push_back(Tokenizer::fromPath(dataPath("smollm2/tokenizer.json")));
+        if (!llama2ModelPath().empty()) toks.push_back(Tokenizer::fromPath(llama2ModelPath()));
+        uint64_t state = 0x9E3779B97F4A7C15ull;
+        auto next = [&] {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            return state;
+        };
+        for (int round = 0; round < 300; ++round) {
+            std::string text(next() % 64, '\0');
+            for (char& c : text) c = static_cast<char>(next() & 0xFF);
+            for (const auto& tok : toks) {
+                const std::vector<int32_t> ids = tok->encode(text, round % 2 == 0, round % 3 == 0);
+                for (int32_t id : ids) QVERIFY(id >= 0 && id < tok->vocabSize());
+                const std::string decoded = decodeTokens(*tok, ids);
+                QVERIFY(isValidUtf8(decoded));
+            }
+        }
+    }
+
+    void huggingFaceFolderWithTokenizerModel() {
+        const std::string model = llama2ModelPath();
+        if (model.empty()) QSKIP("PARLEY_SHARED_DATA has no llama2-tokenizer.model");
+        // A Hugging Face folder holding both files: the SentencePiece model is the one used.
+        const std::string dir = makeTempDir();
+        writeFileBytes(dir + "/tokenizer.model", readFileBytes(model));
+        writeFileBytes(dir + "/tokenizer.json", readFileBytes(dataPath("smollm2/tokenizer.json")));
+        auto tok = Tokenizer::fromPath(dir);
+        QCOMPARE(tok->kind(), TokenizerKind::SentencePiece);
+        QCOMPARE(tok->encode("Hello world", true, false), (std::vector<int32_t>{1, 15043, 3186}));
+        expectRejectedFile(makeTempDir(), "no tokenizer.model or tokenizer.json");
     }
 
     // ---- special tokens ---------------------------------------------------------------------
