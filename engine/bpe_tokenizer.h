@@ -31,6 +31,9 @@ struct BpeVocabularySource {
     bool addPrefixSpace = false;            // HF ByteLevel(add_prefix_space)
     int32_t bos = -1, eos = -1;
     bool addBos = false;
+    // Added tokens that take the white space before (lstrip) or after (rstrip) them along
+    // (tokenizer.json added_tokens flags), by id.
+    std::vector<int32_t> lstripIds, rstripIds;
 };
 
 class BpeTokenizer : public Tokenizer {
@@ -76,8 +79,10 @@ private:
         std::string text;
         int32_t id;
         bool control;
+        bool lstrip = false, rstrip = false;
     };
     std::vector<AddedToken> added_; // longest first
+    std::array<bool, 256> addedFirstByte_{}; // quick rejection while scanning text
 };
 
 } // namespace parley

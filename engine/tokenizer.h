@@ -22,9 +22,12 @@ class Tokenizer {
 public:
     virtual ~Tokenizer() = default;
 
-    // Ids for text. addBos prepends the BOS token where the vocabulary has one. With
-    // parseSpecial, the text of special/added tokens ("<|im_start|>") becomes those tokens, as
-    // chat templates need; without it such text is tokenized as ordinary characters.
+    // Ids for text. addBos prepends the BOS token where the vocabulary asks for one (GGUF
+    // tokenizer.ggml.add_bos_token; SentencePiece models by default; tokenizer.json through its
+    // post-processor or tokenizer_config.json) — SmolLM2 asks for none. With parseSpecial, the
+    // text of special/control tokens ("<|im_start|>", "<s>") becomes those tokens, as chat
+    // templates need; without it such text is tokenized as ordinary characters. Non-special added
+    // tokens (user-defined) are always matched, as Hugging Face and SentencePiece do.
     virtual std::vector<int32_t> encode(std::string_view text, bool addBos, bool parseSpecial) const = 0;
     // The bytes a token stands for in running text: SPM's U+2581 becomes a space, byte-fallback
     // pieces <0xNN> become that byte, BPE byte symbols become their bytes. Control tokens (BOS,

@@ -342,24 +342,26 @@ private slots:
         }
     }
 
-    void llama3AndQwen2PreTokenizersMatchHuggingFace() {
+    void tokenizerJsonVariantsMatchHuggingFace() {
         // The SmolLM2 vocabulary under the Llama-3 (with ignore_merges) and Qwen2 pre-tokenizers,
-        // in the tokenizer.json form Hugging Face writes for them.
+        // and with added tokens that strip white space, in the tokenizer.json form Hugging Face
+        // writes for them.
         json base = json::parse(readFileText(dataPath("smollm2/tokenizer.json")));
         const json variants = json::parse(readFileText(dataPath("bpe_variants.json")));
         const std::vector<json> goldens = readJsonLines(dataPath("bpe_variants_goldens.jsonl"));
         QVERIFY(goldens.size() >= 200);
-        for (const char* name : {"llama3", "qwen2"}) {
+        for (const char* name : {"llama3", "qwen2", "strip"}) {
             json variant = base;
             variant["pre_tokenizer"] = variants[name]["pre_tokenizer"];
             variant["model"]["ignore_merges"] = variants[name]["ignore_merges"];
+            variant["added_tokens"] = variants[name]["added_tokens"];
             const std::string path = makeTempDir() + "/tokenizer.json";
             const std::string text = variant.dump();
             writeFileBytes(path, std::vector<uint8_t>(text.begin(), text.end()));
             auto tok = Tokenizer::fromPath(path);
             const auto* bpe = dynamic_cast<const BpeTokenizer*>(tok.get());
             QVERIFY(bpe);
-            QCOMPARE(std::string(preTokenizerName(bpe->preTokenizer())), std::string(name));
+            QCOMPARE(std::string(preTokenizerName(bpe->preTokenizer())), std::string(name == std::string("strip") ? "smollm" : name));
             for (const json& g : goldens) {
                 const std::string line = g["text"];
                 const std::vector<int32_t> ids = tok->encode(line, false, true);

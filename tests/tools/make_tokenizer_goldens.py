@@ -16,8 +16,9 @@ implementations (run once by a developer; CI only reads the files it writes):
       decoded text, and for some lines the ids with BOS (add_bos=True)
   tests/data/tokenizer/bpe_variants.json, bpe_variants_goldens.jsonl   the SmolLM2 vocabulary
       under the Llama-3 pre-tokenizer (Split(Llama-3 regex) + ByteLevel(use_regex=False), BPE
-      ignore_merges) and the Qwen2 one: the pre_tokenizer/ignore_merges parts of the tokenizer.json
-      tokenizers writes for each, and per corpus line the ids (special tokens parsed)
+      ignore_merges), the Qwen2 one, and with <|im_start|> lstrip / <|im_end|> rstrip: the
+      pre_tokenizer/ignore_merges/added_tokens parts of the tokenizer.json tokenizers writes for
+      each, and per corpus line the ids (special tokens parsed)
   tests/data/tokenizer/pretokenizer_goldens.jsonl   per corpus line, the pieces tokenizers' own
       pre-tokenizers cut it into: Split(regex, "isolated") with the GPT-2, Llama-3 and Qwen2
       patterns, and SmolLM2's Sequence[Digits(individual_digits), Split(GPT-2 pattern)]
@@ -86,7 +87,12 @@ def smollm2_tokenizers(gguf_path):
         tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t, ty in zip(tokens, types) if ty == 3])
         return tok
 
-    variants = {"llama3": variant(PATTERNS["llama3"], True), "qwen2": variant(PATTERNS["qwen2"], False)}
+    # SmolLM2 with added tokens that swallow neighbouring white space (as e.g. Phi-3's do).
+    strip = build(False)
+    strip.add_special_tokens([AddedToken(t, special=True, normalized=False, lstrip=t == "<|im_start|>",
+                                         rstrip=t == "<|im_end|>")
+                              for t, ty in zip(tokens, types) if ty == 3])
+    variants = {"llama3": variant(PATTERNS["llama3"], True), "qwen2": variant(PATTERNS["qwen2"], False), "strip": strip}
     return build(True), build(False), tokens, template, variants
 
 
@@ -148,7 +154,8 @@ def main():
     parts = {}
     for name, tok in variants.items():
         saved = json.loads(tok.to_str())
-        parts[name] = {"pre_tokenizer": saved["pre_tokenizer"], "ignore_merges": saved["model"]["ignore_merges"]}
+        parts[name] = {"pre_tokenizer": saved["pre_tokenizer"], "ignore_merges": saved["model"]["ignore_merges"],
+                       "added_tokens": saved["added_tokens"]}
     with open(os.path.join(DATA, "bpe_variants.json"), "w", encoding="utf-8") as f:
         json.dump(parts, f, ensure_ascii=False, indent=2)
         f.write("\n")
