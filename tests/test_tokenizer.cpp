@@ -44,6 +44,16 @@ std::string llama2ModelPath() {
     return fileExists(p) ? p : std::string();
 }
 
+// Loaded once and shared by the tests that only use them (loading has its own tests).
+const Tokenizer& smolJson() {
+    static std::unique_ptr<Tokenizer> tok = Tokenizer::fromPath(dataPath("smollm2/tokenizer.json"));
+    return *tok;
+}
+const Tokenizer& llama2() {
+    static std::unique_ptr<Tokenizer> tok = Tokenizer::fromPath(llama2ModelPath());
+    return *tok;
+}
+
 std::vector<int32_t> idsOf(const json& j) { return j.get<std::vector<int32_t>>(); }
 
 QString describe(const std::string& text, const std::vector<int32_t>& got, const std::vector<int32_t>& want) {
@@ -334,11 +344,11 @@ private slots:
         QVERIFY(tok->stripsLeadingSpace());
         expectGoldens(*tok, "llama2_goldens.jsonl");
         // Same pieces, types and bytes as the .model file.
-        auto fromModel = Tokenizer::fromPath(llama2ModelPath());
+        const Tokenizer& fromModel = llama2();
         for (int32_t id = 0; id < 32000; ++id) {
-            QCOMPARE(tok->tokenText(id), fromModel->tokenText(id));
-            QCOMPARE(tok->tokenBytes(id), fromModel->tokenBytes(id));
-            QCOMPARE(tok->isControl(id), fromModel->isControl(id));
+            QCOMPARE(tok->tokenText(id), fromModel.tokenText(id));
+            QCOMPARE(tok->tokenBytes(id), fromModel.tokenBytes(id));
+            QCOMPARE(tok->isControl(id), fromModel.isControl(id));
         }
     }
 
@@ -393,9 +403,8 @@ private slots:
     void roundTripsGiveTheTextBack() {
         // decode(encode(s)) == s wherever the vocabulary can spell s (the goldens' "decoded"
         // differs from the text only where the reference tokenizer also loses something).
-        std::vector<std::unique_ptr<Tokenizer>> toks;
-        toks.push_back(Tokenizer::fromPath(dataPath("smollm2/tokenizer.json")));
-        if (!llama2ModelPath().empty()) toks.push_back(Tokenizer::fromPath(llama2ModelPath()));
+        std::vector<const Tokenizer*> toks{&smolJson()};
+        if (!llama2ModelPath().empty()) toks.push_back(&llama2());
         for (const auto& tok : toks) {
             const char* goldens = tok->kind() == TokenizerKind::SentencePiece ? "llama2_goldens.jsonl" : "smollm2_goldens.jsonl";
             int exact = 0, total = 0;
@@ -409,13 +418,13 @@ private slots:
     }
 
     void streamingPiecesAreWholeCharacters() {
-        expectStreamingWhole(*Tokenizer::fromPath(dataPath("smollm2/tokenizer.json")));
+        expectStreamingWhole(smolJson());
         if (llama2ModelPath().empty()) QSKIP("PARLEY_SHARED_DATA has no llama2-tokenizer.model");
-        expectStreamingWhole(*Tokenizer::fromPath(llama2ModelPath()));
+        expectStreamingWhole(llama2());
     }
 
     void streamingHoldsBackPartialCharactersBpe() {
-        auto tok = Tokenizer::fromPath(dataPath("smollm2/tokenizer.json"));
+        const Tokenizer* tok = &smolJson();
         // "é中😀" fed as single-byte symbol tokens: output appears only when a character is whole.
         const std::string text = "\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x98\x80";
         std::vector<int32_t> byteIds;
@@ -451,8 +460,8 @@ private slots:
     void streamingByteFallbackAndLeadingSpaceSpm() {
         const std::string model = llama2ModelPath();
         if (model.empty()) QSKIP("PARLEY_SHARED_DATA has no llama2-tokenizer.model");
-        auto tok = Tokenizer::fromPath(model);
-        // "中" is not a piece of LLaMA-2's vocabulary... it is; an emoji is not: byte fallback.
+        const Tokenizer* tok = &llama2();
+        // An emoji is not a piece of LLaMA-2's vocabulary: it is spelled with byte-fallback pieces.
         const std::vector<int32_t> ids = tok->encode("\xF0\x9F\x98\x80", false, false);
         // ▁ then four byte pieces <0xF0><0x9F><0x98><0x80>.
         QCOMPARE(int(ids.size()), 5);
@@ -478,9 +487,8 @@ private slots:
     void randomBytesNeverBreakTheTokenizers() {
         // Arbitrary bytes (mostly invalid UTF-8): encoding never fails, and decoding always gives
         // valid UTF-8; byte-level BPE gives back every byte its vocabulary can spell.
-        std::vector<std::unique_ptr<Tokenizer>> toks;
-        toks.push_back(Tokenizer::fromPath(dataPath("smollm2/tokenizer.json")));
-        if (!llama2ModelPath().empty()) toks.push_back(Tokenizer::fromPath(llama2ModelPath()));
+        std::vector<const Tokenizer*> toks{&smolJson()};
+        if (!llama2ModelPath().empty()) toks.push_back(&llama2());
         uint64_t state = 0x9E3779B97F4A7C15ull;
         auto next = [&] {
             state ^= state << 13;
@@ -516,7 +524,7 @@ private slots:
     // ---- special tokens ---------------------------------------------------------------------
 
     void specialTokensOnlyWithParseSpecial() {
-        auto tok = Tokenizer::fromPath(dataPath("smollm2/tokenizer.json"));
+        const Tokenizer* tok = &smolJson();
         const int32_t start = *tok->findToken("<|im_start|>"), end = *tok->findToken("<|im_end|>");
         const std::string chat = "<|im_start|>user\nHi<|im_end|>\n";
         const std::vector<int32_t> parsed = tok->encode(chat, false, true);
@@ -534,7 +542,7 @@ private slots:
 
         const std::string model = llama2ModelPath();
         if (model.empty()) QSKIP("PARLEY_SHARED_DATA has no llama2-tokenizer.model");
-        auto spm = Tokenizer::fromPath(model);
+        const Tokenizer* spm = &llama2();
         const std::vector<int32_t> inst = spm->encode("<s>[INST] Hi [/INST] Hello</s>", false, true);
         QCOMPARE(inst.front(), 1);
         QCOMPARE(inst.back(), 2);
