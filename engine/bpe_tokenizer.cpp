@@ -93,8 +93,8 @@ std::string shortened(std::string_view s) {
 
 BpeTokenizer::BpeTokenizer(BpeVocabularySource source)
     : path_(std::move(source.path)), tokens_(std::move(source.tokens)), types_(std::move(source.types)),
-      preTokenizer_(source.preTokenizer), ignoreMerges_(source.ignoreMerges), addPrefixSpace_(source.addPrefixSpace),
-      addBos_(source.addBos) {
+      preTokenizer_(source.preTokenizer), ignoreMerges_(source.ignoreMerges), addPrefixSpace_(source.addPrefixSpace) {
+    addBos_ = source.addBos;
     const size_t n = tokens_.size();
     if (n == 0) throw Error(path_ + ": the tokenizer has no tokens");
     if (n > kMaxVocabulary) throw Error(path_ + ": the tokenizer has " + std::to_string(n) + " tokens, too many");
@@ -190,7 +190,7 @@ bool BpeTokenizer::isControl(int32_t id) const {
 
 std::vector<int32_t> BpeTokenizer::encode(std::string_view text, bool addBos, bool parseSpecial) const {
     std::vector<int32_t> out;
-    if (addBos && addBos_ && bos_ >= 0) out.push_back(bos_);
+    if (addBos && bos_ >= 0) out.push_back(bos_);
     // Added tokens first: at each position the longest one that starts there (Hugging Face's
     // leftmost-longest match); the text between them goes through the pre-tokenizer. An added
     // token with lstrip/rstrip swallows the white space before/after it.

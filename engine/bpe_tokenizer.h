@@ -73,7 +73,6 @@ private:
     PreTokenizer preTokenizer_;
     bool ignoreMerges_;
     bool addPrefixSpace_;
-    bool addBos_;
     // Added tokens matched in text before pre-tokenizing: control ones only with parseSpecial.
     struct AddedToken {
         std::string text;
