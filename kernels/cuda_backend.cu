@@ -58,6 +58,14 @@ public:
         host_.push_back(p);
         return p;
     }
+    void free(void* p) {
+        for (size_t i = 0; i < device_.size(); ++i)
+            if (device_[i] == p) {
+                cudaFree(p);
+                device_.erase(device_.begin() + long(i));
+                return;
+            }
+    }
     void release() {
         for (void* p : device_) cudaFree(p);
         for (void* p : host_) cudaFreeHost(p);
@@ -192,6 +200,14 @@ private:
         graphs_.clear();
         if (cublas_) cublasDestroy(cublas_);
         cublas_ = nullptr;
+        if (gemm_.side) cudaStreamDestroy(gemm_.side);
+        for (int b = 0; b < 2; ++b) {
+            if (gemm_.ready[b]) cudaEventDestroy(gemm_.ready[b]);
+            if (gemm_.free[b]) cudaEventDestroy(gemm_.free[b]);
+        }
+        gemm_ = GemmContext{};
+        staging_ = nullptr;
+        stagingBytes_ = 0;
         if (stream_) cudaStreamDestroy(stream_);
         stream_ = nullptr;
         arena_.release();
@@ -216,10 +232,8 @@ private:
         const cublasStatus_t s = cublasCreate(&cublas_);
         if (s != CUBLAS_STATUS_SUCCESS) throwCublasError(s, "cublasCreate");
         usePdl_ = opt_.usePdl && prop_.major >= 9;
-        const std::vector<float> f = ropeInverseFrequencies(hd, cfg_.ropeTheta, int(cfg_.ropeScaling), cfg_.ropeFactor,
-                                                            cfg_.ropeLowFreqFactor, cfg_.ropeHighFreqFactor,
-                                                            cfg_.ropeOriginalContext);
-        invFreq_ = upload(f, "rotary frequencies");
+        const std::vector<double> inv = parley::ropeInverseFrequencies(cfg_);
+        invFreq_ = upload(std::vector<float>(inv.begin(), inv.end()), "rotary frequencies");
         const size_t kvElems = size_t(cfg_.nLayer) * maxContext_ * cfg_.kvDim();
         kCache_ = static_cast<__half*>(arena_.device(kvElems * 2, "the K cache"));
         vCache_ = static_cast<__half*>(arena_.device(kvElems * 2, "the V cache"));
@@ -526,11 +540,20 @@ private:
         logitRows_ = int(std::clamp<int64_t>((int64_t(8) << 20) / (int64_t(V) * 4), 1, int64_t(P)));
         pLogits_ = static_cast<float*>(dev(size_t(logitRows_) * V * 4, "prefill logits"));
         gemm_.handle = cublas_;
+        if (staging_) { // the upload staging buffer is done with
+            arena_.free(staging_);
+            staging_ = nullptr;
+            stagingBytes_ = 0;
+        }
         if (anyQuantized) {
-            const size_t scratchBytes = size_t(48) << 20;
-            if (stagingBytes_ >= scratchBytes) gemm_.scratch = static_cast<__half*>(staging_);
-            else gemm_.scratch = static_cast<__half*>(dev(scratchBytes, "prefill dequantization scratch"));
-            gemm_.scratchHalves = std::max(stagingBytes_, scratchBytes) / 2;
+            const size_t scratchBytes = size_t(96) << 20; // two slabs of 48 MiB
+            gemm_.scratch = static_cast<__half*>(dev(scratchBytes, "prefill dequantization scratch"));
+            gemm_.scratchHalves = scratchBytes / 2;
+            PARLEY_CUDA_CHECK(cudaStreamCreateWithFlags(&gemm_.side, cudaStreamNonBlocking));
+            for (int b = 0; b < 2; ++b) {
+                PARLEY_CUDA_CHECK(cudaEventCreateWithFlags(&gemm_.ready[b], cudaEventDisableTiming));
+                PARLEY_CUDA_CHECK(cudaEventCreateWithFlags(&gemm_.free[b], cudaEventDisableTiming));
+            }
         }
         const size_t workspaceBytes = size_t(32) << 20;
         void* ws = dev(workspaceBytes, "cuBLAS workspace");

@@ -3,6 +3,7 @@
 // gemv_int4.cu, each of which supplies a Format policy):
 //   Format::kElems            weights in one 16-byte chunk (8 FP16, 16 INT8, 32 INT4)
 //   Format::kNeedsChunkSums   whether dot() wants the sum of x over the chunk (INT4's minimum)
+//   Format::kUnroll           16-byte loads per row in flight per lane
 //   Format::dot(chunk, x parts, c, nChunks, scales row, chunkSum)
 // Layout of x in shared memory: the chunk's elements are split into kElems/4 parts of 4; part p
 // of chunk c is the float4 at [p * nChunks + c]. Lanes read consecutive chunks, so each warp-wide
@@ -13,7 +14,6 @@
 namespace parley::cuda {
 
 constexpr int kGemvWarps = 8;   // warps per block, one pair of rows each
-constexpr int kGemvUnroll = 4;  // 16-byte loads per row in flight per lane
 
 struct GemvKernelArgs {
     const uint8_t* w;
@@ -74,44 +74,61 @@ template <class Format, GemvEpilogue E>
 __global__ void __launch_bounds__(kGemvWarps * 32) gemvKernel(GemvKernelArgs k) {
     extern __shared__ __align__(16) float gemvShared[];
     constexpr int kElems = Format::kElems;
+    constexpr int kUnroll = Format::kUnroll;
     const GemvArgs& a = k.a;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int nChunks = k.nChunks;
-    float* xs = gemvShared;                       // [cols] in the part layout
+    float* xs = gemvShared;                           // [nChunks * kElems] in the part layout
     float* chunkSums = gemvShared + nChunks * kElems; // [nChunks] (INT4)
     __shared__ float blockPartial[kGemvWarps];
 
-    const int localPair = blockIdx.x * kGemvWarps + warp;
-    const bool active = localPair < a.pairCount;
-    int r0 = 0, r1 = -1, freqIndex = -1;
-    if (active) gemvPairRows<E>(a, a.pairBegin + localPair, r0, r1, freqIndex);
-    const int64_t m0 = r0 - a.rowOffset, m1 = r1 - a.rowOffset;
-    const uint4* w0 = reinterpret_cast<const uint4*>(k.w + m0 * k.rowBytes);
-    const uint4* w1 = reinterpret_cast<const uint4*>(k.w + (r1 >= 0 ? m1 : m0) * k.rowBytes);
-    const bool two = active && r1 >= 0;
+    // The grid is at most one wave: each block loads x once and its warps then walk pairs
+    // blockIdx.x * warps + warp, + gridDim.x * warps, ... so the prologue is paid once a block.
+    const int pairStride = gridDim.x * kGemvWarps;
+    int localPair = blockIdx.x * kGemvWarps + warp;
 
-    // Weights do not depend on the kernel before: start pulling the head of each row into L2
-    // while that kernel drains (PDL), then wait for its outputs.
-    if (active) {
+    // Weights do not depend on the kernel before: start pulling the head of this warp's first
+    // rows into L2 while that kernel drains (PDL), then wait for its outputs.
+    if (localPair < a.pairCount) {
+        int r0, r1, fi;
+        gemvPairRows<E>(a, a.pairBegin + localPair, r0, r1, fi);
         const int64_t lines = (k.rowBytes < 4096 ? k.rowBytes : 4096) / 128;
         if (lane < lines) {
-            prefetchL2(reinterpret_cast<const uint8_t*>(w0) + lane * 128);
-            if (two) prefetchL2(reinterpret_cast<const uint8_t*>(w1) + lane * 128);
+            prefetchL2(k.w + (r0 - a.rowOffset) * k.rowBytes + lane * 128);
+            if (r1 >= 0) prefetchL2(k.w + (r1 - a.rowOffset) * k.rowBytes + lane * 128);
         }
     }
     pdlWait();
     pdlLaunchDependents();
 
-    // x into shared memory, normalised when the projection follows an RMSNorm.
+    // x into shared memory, normalised when the projection follows an RMSNorm; four elements
+    // at a time (they always share one part of one chunk), zeros past cols.
     float scale = 1.f;
     if (a.normWeight) scale = rsqrtf(*a.ssq / float(k.cols) + a.eps);
-    for (int e = threadIdx.x; e < nChunks * kElems; e += blockDim.x) {
-        float v = 0.f; // padding past cols multiplies zero weights
-        if (e < k.cols) {
-            v = a.x[e];
-            if (a.normWeight) v = v * scale * a.normWeight[e];
+    const int stored = nChunks * kElems;
+    if ((k.cols & 3) == 0) {
+        const float4* x4 = reinterpret_cast<const float4*>(a.x);
+        const float4* n4 = reinterpret_cast<const float4*>(a.normWeight);
+        for (int i = threadIdx.x; i < stored / 4; i += blockDim.x) {
+            float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (4 * i < k.cols) {
+                v = x4[i];
+                if (a.normWeight) {
+                    const float4 w = n4[i];
+                    v = make_float4(v.x * scale * w.x, v.y * scale * w.y, v.z * scale * w.z, v.w * scale * w.w);
+                }
+            }
+            *reinterpret_cast<float4*>(xs + gemvSharedIndex<kElems>(4 * i, nChunks)) = v;
         }
-        xs[gemvSharedIndex<kElems>(e, nChunks)] = v;
+    } else {
+        for (int e = threadIdx.x; e < stored; e += blockDim.x) {
+            float v = 0.f;
+            if (e < k.cols) {
+                v = a.x[e];
+                if (a.normWeight) v = v * scale * a.normWeight[e];
+            }
+            xs[gemvSharedIndex<kElems>(e, nChunks)] = v;
+        }
     }
     __syncthreads();
     if constexpr (Format::kNeedsChunkSums) {
@@ -128,22 +145,29 @@ __global__ void __launch_bounds__(kGemvWarps * 32) gemvKernel(GemvKernelArgs k) 
         __syncthreads();
     }
 
-    float acc0 = 0.f, acc1 = 0.f;
-    if (active) {
-        const float4* xs4 = reinterpret_cast<const float4*>(xs);
+    const float4* xs4 = reinterpret_cast<const float4*>(xs);
+    float ssqPart = 0.f;
+    for (; localPair < a.pairCount; localPair += pairStride) {
+        int r0 = 0, r1 = -1, freqIndex = -1;
+        gemvPairRows<E>(a, a.pairBegin + localPair, r0, r1, freqIndex);
+        const int64_t m0 = r0 - a.rowOffset, m1 = r1 - a.rowOffset;
+        const bool two = r1 >= 0;
+        const uint4* w0 = reinterpret_cast<const uint4*>(k.w + m0 * k.rowBytes);
+        const uint4* w1 = reinterpret_cast<const uint4*>(k.w + (two ? m1 : m0) * k.rowBytes);
         const void* sc0 = Format::scaleRow(k, m0);
         const void* sc1 = Format::scaleRow(k, two ? m1 : m0);
+        float acc0 = 0.f, acc1 = 0.f;
         int c = lane;
-        for (; c + 32 * (kGemvUnroll - 1) < nChunks; c += 32 * kGemvUnroll) {
-            uint4 v0[kGemvUnroll], v1[kGemvUnroll];
+        for (; c + 32 * (kUnroll - 1) < nChunks; c += 32 * kUnroll) {
+            uint4 v0[kUnroll], v1[kUnroll];
 #pragma unroll
-            for (int u = 0; u < kGemvUnroll; ++u) v0[u] = loadStreaming(w0 + c + 32 * u);
+            for (int u = 0; u < kUnroll; ++u) v0[u] = loadStreaming(w0 + c + 32 * u);
             if (two) {
 #pragma unroll
-                for (int u = 0; u < kGemvUnroll; ++u) v1[u] = loadStreaming(w1 + c + 32 * u);
+                for (int u = 0; u < kUnroll; ++u) v1[u] = loadStreaming(w1 + c + 32 * u);
             }
 #pragma unroll
-            for (int u = 0; u < kGemvUnroll; ++u) {
+            for (int u = 0; u < kUnroll; ++u) {
                 const int cc = c + 32 * u;
                 const float cs = Format::kNeedsChunkSums ? chunkSums[cc] : 0.f;
                 acc0 += Format::dot(k, v0[u], xs4, cc, nChunks, sc0, cs);
@@ -157,19 +181,16 @@ __global__ void __launch_bounds__(kGemvWarps * 32) gemvKernel(GemvKernelArgs k) 
         }
         acc0 = warpSum(acc0);
         acc1 = warpSum(acc1);
-    }
+        if (lane != 0) continue;
 
-    // Epilogue, lane 0 of each warp.
-    float ssqPart = 0.f;
-    if (active && lane == 0) {
         if constexpr (E == GemvEpilogue::Store) {
             a.out[r0] = acc0;
-            if (r1 >= 0) a.out[r1] = acc1;
+            if (two) a.out[r1] = acc1;
         } else if constexpr (E == GemvEpilogue::Residual) {
             const float v0 = a.resid[r0] + acc0;
             a.resid[r0] = v0;
-            ssqPart = v0 * v0;
-            if (r1 >= 0) {
+            ssqPart += v0 * v0;
+            if (two) {
                 const float v1 = a.resid[r1] + acc1;
                 a.resid[r1] = v1;
                 ssqPart += v1 * v1;
@@ -238,12 +259,17 @@ void launchGemvFormat(const LaunchContext& ctx, const DeviceMatrix& m, GemvEpilo
     k.chunkShift = chunkShift;
     k.a = a;
     const size_t shared = size_t(stored) * 4 + (Format::kNeedsChunkSums ? size_t(k.nChunks) * 4 : 0);
-    const dim3 grid(unsigned(ceilDiv(a.pairCount, kGemvWarps))), block(kGemvWarps * 32);
     if (a.pairCount <= 0) return;
     auto run = [&](auto kernel) {
         if (shared > 48 * 1024)
             PARLEY_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
-        launchKernel(ctx, kernel, grid, block, shared, "GEMV launch", k);
+        int device = 0, sms = 0, perSm = 0;
+        PARLEY_CUDA_CHECK(cudaGetDevice(&device));
+        PARLEY_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+        PARLEY_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, kernel, kGemvWarps * 32, shared));
+        const int64_t needed = ceilDiv(a.pairCount, kGemvWarps);
+        const dim3 grid(unsigned(std::max<int64_t>(1, std::min<int64_t>(needed, int64_t(std::max(perSm, 1)) * sms))));
+        launchKernel(ctx, kernel, grid, dim3(kGemvWarps * 32), shared, "GEMV launch", k);
     };
     switch (e) {
     case GemvEpilogue::Store: run(gemvKernel<Format, GemvEpilogue::Store>); break;

@@ -142,8 +142,8 @@ extern "C" int parley_cuda_test_gemm(int precision, int groupSize, int64_t rows,
             cublasHandle_t h;
             ~HandleGuard() { cublasDestroy(h); }
         } hg{g.handle};
-        // A scratch of a third of the matrix, so that the slab loop runs more than once.
-        g.scratchHalves = size_t(std::max<int64_t>(cols, (rows / 3) * cols));
+        // Scratch for two slabs of a third of the matrix, so that the slab loop runs more than once.
+        g.scratchHalves = size_t(std::max<int64_t>(2 * cols, 2 * (rows / 3) * cols));
         g.scratch = b.alloc<__half>(g.scratchHalves);
         const __half* xd = b.uploadAsHalf(x, size_t(n) * cols);
         float* yd = b.alloc<float>(size_t(n) * rows, true);

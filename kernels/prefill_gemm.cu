@@ -37,12 +37,29 @@ void gemmRows(const LaunchContext& ctx, const GemmContext& g, const DeviceMatrix
         gemmOne(g, static_cast<const __half*>(w.data), w.ld, w.rows, w.cols, x, n, c, cFloat, ldc, rowOffset, beta);
         return;
     }
-    const int64_t slabRows = std::min<int64_t>(w.rows, int64_t(g.scratchHalves) / w.cols);
+    // Slabs a multiple of 128 rows, so that every GEMM's output starts 16-byte aligned and
+    // cuBLAS keeps to its tensor-core kernels.
+    const int64_t perSlab = int64_t(g.scratchHalves / 2) / w.cols;
+    int64_t slabRows = std::min<int64_t>(w.rows, perSlab / 128 * 128);
+    if (slabRows <= 0) slabRows = std::min<int64_t>(w.rows, perSlab);
     if (slabRows <= 0) throw Error("prefill: the dequantization scratch is smaller than one weight row");
+    const LaunchContext side{g.side ? g.side : ctx.stream, false};
     for (int64_t r0 = 0; r0 < w.rows; r0 += slabRows) {
         const int64_t rc = std::min(slabRows, w.rows - r0);
-        launchDequantizeRows(ctx, w, r0, rc, g.scratch);
-        gemmOne(g, g.scratch, w.cols, rc, w.cols, x, n, c, cFloat, ldc, rowOffset + r0, beta);
+        GemmContext& gm = const_cast<GemmContext&>(g);
+        const int b = gm.next;
+        gm.next ^= 1;
+        __half* slab = g.scratch + size_t(b) * (g.scratchHalves / 2);
+        if (g.side) {
+            PARLEY_CUDA_CHECK(cudaStreamWaitEvent(g.side, g.free[b], 0));
+            launchDequantizeRows(side, w, r0, rc, slab);
+            PARLEY_CUDA_CHECK(cudaEventRecord(g.ready[b], g.side));
+            PARLEY_CUDA_CHECK(cudaStreamWaitEvent(ctx.stream, g.ready[b], 0));
+        } else {
+            launchDequantizeRows(ctx, w, r0, rc, slab);
+        }
+        gemmOne(g, slab, w.cols, rc, w.cols, x, n, c, cFloat, ldc, rowOffset + r0, beta);
+        if (g.side) PARLEY_CUDA_CHECK(cudaEventRecord(g.free[b], ctx.stream));
     }
 }
 

@@ -1,8 +1,8 @@
-// Rotary embedding for prefill, and the frequency table shared with decode. See rope.h.
+// Rotary embedding for prefill. See rope.h. (The frequencies come from the engine,
+// ropeInverseFrequencies in engine/model_config.cpp, so both backends turn by the same angles.)
 #include "kernels/rope.cuh"
 #include "kernels/rope.h"
 
-#include <cmath>
 
 namespace parley::cuda {
 
@@ -51,31 +51,6 @@ void launchRopeAndStore(const LaunchContext& ctx, const RopeArgs& r, const __hal
                         __half* q, __half* kCache, __half* vCache) {
     if (n <= 0) return;
     launchKernel(ctx, ropeAndStoreKernel, dim3(n), dim3(256), 0, "rope launch", r, qkv, startPos, q, kCache, vCache);
-}
-
-std::vector<float> ropeInverseFrequencies(int headDim, float theta, int scalingType, float factor,
-                                          float lowFreqFactor, float highFreqFactor, int originalContext) {
-    std::vector<float> f(headDim / 2);
-    for (int i = 0; i < headDim / 2; ++i) {
-        double inv = 1.0 / std::pow(double(theta), 2.0 * i / headDim);
-        if (scalingType == 1) { // linear: positions divided by the factor
-            inv /= factor;
-        } else if (scalingType == 2) {
-            // Llama 3 (Meta's reference apply_scaling): long wavelengths slowed by `factor`,
-            // short ones kept, and a smooth blend between.
-            const double lowWavelen = originalContext / lowFreqFactor;
-            const double highWavelen = originalContext / highFreqFactor;
-            const double wavelen = 2 * M_PI / inv;
-            if (wavelen > lowWavelen) {
-                inv /= factor;
-            } else if (wavelen >= highWavelen) {
-                const double smooth = (originalContext / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
-                inv = (1 - smooth) * inv / factor + smooth * inv;
-            }
-        }
-        f[i] = float(inv);
-    }
-    return f;
 }
 
 } // namespace parley::cuda

@@ -5,7 +5,6 @@
 // epilogue, gemv_kernel.cuh.)
 #include "kernels/cuda_common.cuh"
 
-#include <vector>
 
 namespace parley::cuda {
 
@@ -19,9 +18,5 @@ struct RopeArgs {
 // qkv: half [n][qDim + 2kvDim]; q: half [n][qDim]; kCache, vCache: this layer's [maxContext][kvDim].
 void launchRopeAndStore(const LaunchContext& ctx, const RopeArgs& r, const __half* qkv, int n, int startPos,
                         __half* q, __half* kCache, __half* vCache);
-
-// The rotary frequencies of a model, scaling applied (linear, or Llama 3's by wavelength).
-std::vector<float> ropeInverseFrequencies(int headDim, float theta, int scalingType, float factor,
-                                          float lowFreqFactor, float highFreqFactor, int originalContext);
 
 } // namespace parley::cuda

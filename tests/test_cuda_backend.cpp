@@ -55,13 +55,23 @@ double relativeError(const float* a, const float* b, int n) {
     return std::sqrt(num / std::max(den, 1e-300));
 }
 
-std::vector<int32_t> greedyCpu(Backend& b, const std::vector<int32_t>& prompt, int count, int vocab) {
+// Greedy on the CPU; margins[i]: how far step i's winner led the runner-up, relative to the
+// root-mean-square logit (a near-tie has a margin of the size of the backends' differences).
+std::vector<int32_t> greedyCpu(Backend& b, const std::vector<int32_t>& prompt, int count, int vocab,
+                               std::vector<double>& margins) {
     std::vector<float> logits(static_cast<size_t>(vocab));
     b.forward(prompt.data(), int(prompt.size()), 0, false, logits.data());
     std::vector<int32_t> out;
     int pos = int(prompt.size());
     for (int i = 0; i < count; ++i) {
         const int32_t t = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+        float second = -INFINITY;
+        double ss = 0;
+        for (int v = 0; v < vocab; ++v) {
+            ss += double(logits[v]) * logits[v];
+            if (v != t) second = std::max(second, logits[v]);
+        }
+        margins.push_back((logits[t] - second) / std::sqrt(ss / vocab));
         out.push_back(t);
         b.forward(&t, 1, pos++, false, logits.data());
     }
@@ -103,10 +113,15 @@ private slots:
         const int vocab = c.vocabSize;
         const std::vector<int32_t> tokens = textTokens(*model, n);
 
-        auto cpu = makeBackend("cpu", {});
-        auto gpu = makeBackend("cuda", {});
-        cpu->load(c, model->weights(), n + 64);
-        gpu->load(c, model->weights(), n + 64);
+        std::unique_ptr<Backend> cpu, gpu;
+        try {
+            cpu = makeBackend("cpu", {});
+            gpu = makeBackend("cuda", {});
+            cpu->load(c, model->weights(), n + 64);
+            gpu->load(c, model->weights(), n + 64);
+        } catch (const Error& e) {
+            QFAIL(e.what());
+        }
         QVERIFY(gpu->name().rfind("cuda", 0) == 0);
 
         std::vector<float> ref(size_t(n) * vocab), got(size_t(n) * vocab);
@@ -131,7 +146,8 @@ private slots:
         }
         // Greedy continuation of 64 tokens, sampled on the device.
         const std::vector<int32_t> prompt(tokens.begin(), tokens.begin() + 32);
-        const std::vector<int32_t> want = greedyCpu(*cpu, prompt, 64, vocab);
+        std::vector<double> margins;
+        const std::vector<int32_t> want = greedyCpu(*cpu, prompt, 64, vocab, margins);
         SamplingParams greedy;
         greedy.temperature = 0;
         greedy.repeatPenalty = 1.f;
@@ -141,7 +157,18 @@ private slots:
             have.push_back(next);
             if (i + 1 < 64) next = gpu->forwardAndSample(&next, 1, int(prompt.size()) + i, greedy, nullptr, 0, 0.f);
         }
-        QCOMPARE(have, want);
+        // Identical, except that a step where the CPU's top two logits were closer than the
+        // backends' own difference (a near-tie, margin < 4x the worst relative error) may go
+        // either way; what follows it then differs by construction.
+        const auto diverge = std::mismatch(have.begin(), have.end(), want.begin());
+        if (diverge.first != have.end()) {
+            const size_t i = size_t(diverge.first - have.begin());
+            QVERIFY2(margins[i] < 4 * worst,
+                     qPrintable(QString("greedy continuations differ at step %1 (GPU %2, CPU %3), where the CPU's winner "
+                                        "led by %4 RMS logits").arg(i).arg(*diverge.first).arg(*diverge.second).arg(margins[i])));
+            qInfo("%s: greedy continuations agree for %zu of 64 steps, then part at a near-tie (margin %.2e)",
+                  qPrintable(QTest::currentDataTag()), i, margins[i]);
+        }
         qInfo("%s: worst logits relative error %.2e", qPrintable(QTest::currentDataTag()), worst);
     }
 
