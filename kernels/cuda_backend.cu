@@ -17,6 +17,8 @@
 #include "kernels/sampling.h"
 #include "kernels/swiglu.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <unordered_set>
@@ -114,8 +116,15 @@ bool sameFormat(const WeightMatrix& a, const WeightMatrix& b) {
 
 class CudaBackend final : public Backend {
 public:
-    CudaBackend(const ParleyCudaOptions& o, const cudaDeviceProp& prop) : opt_(o), prop_(prop) {}
-    ~CudaBackend() override { release(); }
+    CudaBackend(const ParleyCudaOptions& o, const cudaDeviceProp& prop) : opt_(o), prop_(prop) {
+        const char* p = std::getenv("PARLEY_CUDA_PROFILE");
+        profiling_ = p && *p && *p != '0';
+    }
+    ~CudaBackend() override {
+        printProfile();
+        for (cudaEvent_t e : profileEvents_) cudaEventDestroy(e);
+        release();
+    }
 
     std::string name() const override { return std::string("cuda: ") + prop_.name; }
     int maxContext() const override { return maxContext_; }
@@ -570,11 +579,50 @@ private:
         return std::min(b, maxContext_);
     }
 
+    // PARLEY_CUDA_PROFILE=1: the decode step runs without a graph, with an event after each
+    // stage, and the mean time of each stage is printed when the backend goes (a measuring aid).
+    void mark(const char* label) {
+        if (!profiling_) return;
+        if (profileUsed_ == profileEvents_.size()) {
+            cudaEvent_t e;
+            PARLEY_CUDA_CHECK(cudaEventCreate(&e));
+            profileEvents_.push_back(e);
+        }
+        PARLEY_CUDA_CHECK(cudaEventRecord(profileEvents_[profileUsed_], stream_));
+        profileLabels_.resize(profileUsed_ + 1);
+        profileLabels_[profileUsed_++] = label;
+    }
+    void collectProfile() {
+        if (!profiling_ || profileUsed_ < 2) return;
+        PARLEY_CUDA_CHECK(cudaStreamSynchronize(stream_));
+        for (size_t i = 1; i < profileUsed_; ++i) {
+            float ms = 0;
+            PARLEY_CUDA_CHECK(cudaEventElapsedTime(&ms, profileEvents_[i - 1], profileEvents_[i]));
+            auto& [total, count] = profile_[profileLabels_[i]];
+            total += ms;
+            ++count;
+        }
+        ++profileSteps_;
+        profileUsed_ = 0;
+    }
+    void printProfile() {
+        if (profile_.empty()) return;
+        double sum = 0;
+        for (auto& [label, tc] : profile_) sum += tc.first;
+        std::fprintf(stderr, "decode stages over %d steps (eager, events between stages):\n", profileSteps_);
+        for (auto& [label, tc] : profile_)
+            std::fprintf(stderr, "  %-14s %8.2f us a call, %8.1f us a step (%4.1f%%)\n", label.c_str(),
+                         1e3 * tc.first / tc.second, 1e3 * tc.first / profileSteps_, 100 * tc.first / sum);
+        std::fprintf(stderr, "  %-14s %8.1f us a step\n", "total", 1e3 * sum / profileSteps_);
+    }
+
     void recordDecode(int length) {
         const LaunchContext ctx{stream_, usePdl_};
+        mark("start");
         const int d = cfg_.nEmbd, q = cfg_.qDim(), kv = cfg_.kvDim(), ff = cfg_.nFf;
         const size_t kvLayer = size_t(maxContext_) * kv;
         launchEmbedDecode(ctx, embedding_, &dStep_->token, dResid_, dSsq_, ssqCount_, &dResult_->badToken);
+        mark("embedding");
         int chunk = 0, nSplit = 0;
         attentionDecodeSplit(length, cfg_.nHeadKv, prop_.multiProcessorCount, chunk, nSplit);
         for (int l = 0; l < cfg_.nLayer; ++l) {
@@ -601,6 +649,7 @@ private:
                 a.neox = cfg_.ropeNeox;
                 launchGemv(ctx, p.m, GemvEpilogue::Qkv, a);
             }
+            mark("qkv+rope");
             AttentionDecodeArgs at;
             at.q = dQ_;
             at.k = kCache_ + l * kvLayer;
@@ -616,6 +665,7 @@ private:
             at.chunk = chunk;
             at.nSplit = nSplit;
             launchAttentionDecode(ctx, at);
+            mark("attention");
             {
                 GemvArgs a;
                 a.x = dAttn_;
@@ -625,6 +675,7 @@ private:
                 a.ssqOut = dSsq_ + 2 * l + 1;
                 launchGemv(ctx, L.wo, GemvEpilogue::Residual, a);
             }
+            mark("o+residual");
             if (L.gateUp.size() == 1) {
                 GemvArgs a;
                 a.x = dResid_;
@@ -652,6 +703,7 @@ private:
                 }
                 launchSwiGluVector(ctx, dGateUpTmp_, ff, dAct_);
             }
+            mark("gate/up+silu");
             {
                 GemvArgs a;
                 a.x = dAct_;
@@ -661,6 +713,7 @@ private:
                 a.ssqOut = dSsq_ + 2 * l + 2;
                 launchGemv(ctx, L.down, GemvEpilogue::Residual, a);
             }
+            mark("down+residual");
         }
         GemvArgs a;
         a.x = dResid_;
@@ -671,7 +724,9 @@ private:
         a.pairCount = gemvPairCount(GemvEpilogue::Store, cfg_.vocabSize);
         a.out = dLogits_;
         launchGemv(ctx, output_, GemvEpilogue::Store, a);
+        mark("output");
         launchSample(ctx, dLogits_, cfg_.vocabSize, &dStep_->sample, &dResult_->token);
+        mark("sampling");
     }
 
     int32_t decode(int32_t token, int pos, const SampleParamsDevice* sample, float* logits) {
@@ -687,8 +742,9 @@ private:
                              size_t(hostStep_->sample.historyCount) * sizeof(int32_t);
         PARLEY_CUDA_CHECK(cudaMemcpyAsync(dStep_, hostStep_, bytes, cudaMemcpyHostToDevice, stream_));
         const int length = bucketFor(pos);
-        if (!opt_.useGraphs) {
+        if (!opt_.useGraphs || profiling_) {
             recordDecode(length);
+            collectProfile();
         } else {
             auto it = graphs_.find(length);
             if (it == graphs_.end()) {
@@ -799,6 +855,12 @@ private:
 
     ParleyCudaOptions opt_;
     cudaDeviceProp prop_;
+    bool profiling_ = false;
+    std::vector<cudaEvent_t> profileEvents_;
+    std::vector<std::string> profileLabels_;
+    size_t profileUsed_ = 0;
+    int profileSteps_ = 0;
+    std::map<std::string, std::pair<double, int>> profile_;
     ModelConfig cfg_;
     int maxContext_ = 0;
     bool loaded_ = false, tied_ = false, usePdl_ = false;

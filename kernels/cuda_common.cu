@@ -1,7 +1,17 @@
 // Error reporting shared by the CUDA backend. See cuda_common.cuh.
 #include "kernels/cuda_common.cuh"
 
+#include <cstdlib>
+
 namespace parley::cuda {
+
+int sharedCarveoutPercent() {
+    static const int value = [] {
+        const char* s = std::getenv("PARLEY_CUDA_CARVEOUT");
+        return s && *s ? std::atoi(s) : -1;
+    }();
+    return value;
+}
 
 void throwCudaError(cudaError_t e, const char* what) {
     std::string msg = std::string("CUDA: ") + what + " failed: " + cudaGetErrorString(e) + " (" + cudaGetErrorName(e) + ")";

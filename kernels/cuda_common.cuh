@@ -89,6 +89,10 @@ struct LaunchContext {
     bool pdl = false;
 };
 
+// PARLEY_CUDA_CARVEOUT=N (percent of L1 given to shared memory) applies one carveout to every
+// kernel, for measuring whether carveout changes between kernels cost time. -1: unset.
+int sharedCarveoutPercent();
+
 template <typename... KernelArgs, typename... Args>
 void launchKernel(const LaunchContext& ctx, void (*kernel)(KernelArgs...), dim3 grid, dim3 block,
                   size_t sharedBytes, const char* what, Args&&... args) {
@@ -104,6 +108,8 @@ void launchKernel(const LaunchContext& ctx, void (*kernel)(KernelArgs...), dim3 
         cfg.attrs = attr;
         cfg.numAttrs = 1;
     }
+    if (const int carveout = sharedCarveoutPercent(); carveout >= 0)
+        cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, carveout);
     cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
     if (e != cudaSuccess) throwCudaError(e, what);
 }

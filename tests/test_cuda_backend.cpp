@@ -108,68 +108,73 @@ private slots:
         } catch (const Error& e) {
             QFAIL(e.what());
         }
-        const ModelConfig& c = model->config();
-        const int n = std::min(256, c.contextLength > 0 ? c.contextLength - 64 : 256);
-        const int vocab = c.vocabSize;
-        const std::vector<int32_t> tokens = textTokens(*model, n);
-
-        std::unique_ptr<Backend> cpu, gpu;
+        // Any exception (an Error from a backend) fails this row with its message.
         try {
-            cpu = makeBackend("cpu", {});
-            gpu = makeBackend("cuda", {});
-            cpu->load(c, model->weights(), n + 64);
-            gpu->load(c, model->weights(), n + 64);
-        } catch (const Error& e) {
+            const ModelConfig& c = model->config();
+            const int n = std::min(256, c.contextLength > 0 ? c.contextLength - 64 : 256);
+            const int vocab = c.vocabSize;
+            const std::vector<int32_t> tokens = textTokens(*model, n);
+
+            std::unique_ptr<Backend> cpu, gpu;
+            try {
+                cpu = makeBackend("cpu", {});
+                gpu = makeBackend("cuda", {});
+                cpu->load(c, model->weights(), n + 64);
+                gpu->load(c, model->weights(), n + 64);
+            } catch (const Error& e) {
+                QFAIL(e.what());
+            }
+            QVERIFY(gpu->name().rfind("cuda", 0) == 0);
+
+            std::vector<float> ref(size_t(n) * vocab), got(size_t(n) * vocab);
+            cpu->forward(tokens.data(), n, 0, true, ref.data());
+            // Prefill path: every position's logits at once.
+            gpu->forward(tokens.data(), n, 0, true, got.data());
+            double worst = 0;
+            for (int t = 0; t < n; ++t) {
+                const double e = relativeError(got.data() + size_t(t) * vocab, ref.data() + size_t(t) * vocab, vocab);
+                worst = std::max(worst, e);
+                QVERIFY2(e <= 1e-2, qPrintable(QString("prefill position %1: relative error %2").arg(t).arg(e)));
+            }
+            // Decode path: the first half as a prompt, then one token at a time.
+            const int half = n / 2;
+            gpu->forward(tokens.data(), half, 0, false, got.data());
+            QVERIFY(relativeError(got.data(), ref.data() + size_t(half - 1) * vocab, vocab) <= 1e-2);
+            for (int t = half; t < n; ++t) {
+                gpu->forward(&tokens[t], 1, t, false, got.data());
+                const double e = relativeError(got.data(), ref.data() + size_t(t) * vocab, vocab);
+                worst = std::max(worst, e);
+                QVERIFY2(e <= 1e-2, qPrintable(QString("decode position %1: relative error %2").arg(t).arg(e)));
+            }
+            // Greedy continuation of 64 tokens, sampled on the device.
+            const std::vector<int32_t> prompt(tokens.begin(), tokens.begin() + 32);
+            std::vector<double> margins;
+            const std::vector<int32_t> want = greedyCpu(*cpu, prompt, 64, vocab, margins);
+            SamplingParams greedy;
+            greedy.temperature = 0;
+            greedy.repeatPenalty = 1.f;
+            std::vector<int32_t> have;
+            int32_t next = gpu->forwardAndSample(prompt.data(), int(prompt.size()), 0, greedy, nullptr, 0, 0.f);
+            for (int i = 0; i < 64; ++i) {
+                have.push_back(next);
+                if (i + 1 < 64) next = gpu->forwardAndSample(&next, 1, int(prompt.size()) + i, greedy, nullptr, 0, 0.f);
+            }
+            // Identical, except that a step where the CPU's top two logits were closer than the
+            // backends' own difference (a near-tie, margin < 4x the worst relative error) may go
+            // either way; what follows it then differs by construction.
+            const auto diverge = std::mismatch(have.begin(), have.end(), want.begin());
+            if (diverge.first != have.end()) {
+                const size_t i = size_t(diverge.first - have.begin());
+                QVERIFY2(margins[i] < 4 * worst,
+                         qPrintable(QString("greedy continuations differ at step %1 (GPU %2, CPU %3), where the CPU's winner "
+                                            "led by %4 RMS logits").arg(i).arg(*diverge.first).arg(*diverge.second).arg(margins[i])));
+                qInfo("%s: greedy continuations agree for %zu of 64 steps, then part at a near-tie (margin %.2e)",
+                      qPrintable(QTest::currentDataTag()), i, margins[i]);
+            }
+            qInfo("%s: worst logits relative error %.2e", qPrintable(QTest::currentDataTag()), worst);
+        } catch (const std::exception& e) {
             QFAIL(e.what());
         }
-        QVERIFY(gpu->name().rfind("cuda", 0) == 0);
-
-        std::vector<float> ref(size_t(n) * vocab), got(size_t(n) * vocab);
-        cpu->forward(tokens.data(), n, 0, true, ref.data());
-        // Prefill path: every position's logits at once.
-        gpu->forward(tokens.data(), n, 0, true, got.data());
-        double worst = 0;
-        for (int t = 0; t < n; ++t) {
-            const double e = relativeError(got.data() + size_t(t) * vocab, ref.data() + size_t(t) * vocab, vocab);
-            worst = std::max(worst, e);
-            QVERIFY2(e <= 1e-2, qPrintable(QString("prefill position %1: relative error %2").arg(t).arg(e)));
-        }
-        // Decode path: the first half as a prompt, then one token at a time.
-        const int half = n / 2;
-        gpu->forward(tokens.data(), half, 0, false, got.data());
-        QVERIFY(relativeError(got.data(), ref.data() + size_t(half - 1) * vocab, vocab) <= 1e-2);
-        for (int t = half; t < n; ++t) {
-            gpu->forward(&tokens[t], 1, t, false, got.data());
-            const double e = relativeError(got.data(), ref.data() + size_t(t) * vocab, vocab);
-            worst = std::max(worst, e);
-            QVERIFY2(e <= 1e-2, qPrintable(QString("decode position %1: relative error %2").arg(t).arg(e)));
-        }
-        // Greedy continuation of 64 tokens, sampled on the device.
-        const std::vector<int32_t> prompt(tokens.begin(), tokens.begin() + 32);
-        std::vector<double> margins;
-        const std::vector<int32_t> want = greedyCpu(*cpu, prompt, 64, vocab, margins);
-        SamplingParams greedy;
-        greedy.temperature = 0;
-        greedy.repeatPenalty = 1.f;
-        std::vector<int32_t> have;
-        int32_t next = gpu->forwardAndSample(prompt.data(), int(prompt.size()), 0, greedy, nullptr, 0, 0.f);
-        for (int i = 0; i < 64; ++i) {
-            have.push_back(next);
-            if (i + 1 < 64) next = gpu->forwardAndSample(&next, 1, int(prompt.size()) + i, greedy, nullptr, 0, 0.f);
-        }
-        // Identical, except that a step where the CPU's top two logits were closer than the
-        // backends' own difference (a near-tie, margin < 4x the worst relative error) may go
-        // either way; what follows it then differs by construction.
-        const auto diverge = std::mismatch(have.begin(), have.end(), want.begin());
-        if (diverge.first != have.end()) {
-            const size_t i = size_t(diverge.first - have.begin());
-            QVERIFY2(margins[i] < 4 * worst,
-                     qPrintable(QString("greedy continuations differ at step %1 (GPU %2, CPU %3), where the CPU's winner "
-                                        "led by %4 RMS logits").arg(i).arg(*diverge.first).arg(*diverge.second).arg(margins[i])));
-            qInfo("%s: greedy continuations agree for %zu of 64 steps, then part at a near-tie (margin %.2e)",
-                  qPrintable(QTest::currentDataTag()), i, margins[i]);
-        }
-        qInfo("%s: worst logits relative error %.2e", qPrintable(QTest::currentDataTag()), worst);
     }
 
     void outOfMemoryAtLoadIsAnErrorAndFreesEverything() {
