@@ -37,14 +37,16 @@ __device__ __forceinline__ void loadHalves(const __half* p, float* out) {
     }
 }
 
-// W: halves per load (8 where the head size allows, the 16-byte width).
-template <int W>
+// W: halves per load (8 where the head size allows, the 16-byte width). HD: the head size when
+// known at compile time (64, 128: every load of a K row is issued before the first is used),
+// 0 for any other.
+template <int W, int HD>
 __global__ void __launch_bounds__(kAttnThreads) attentionDecodeKernel(AttentionDecodeArgs a) {
     extern __shared__ __align__(16) float attnShared[];
     __shared__ float scratch[32];
     __shared__ bool isLast;
     const int kvh = blockIdx.x, split = blockIdx.y;
-    const int G = a.nHead / a.nHeadKv, hd = a.headDim, kvDim = a.nHeadKv * hd;
+    const int G = a.nHead / a.nHeadKv, hd = HD > 0 ? HD : a.headDim, kvDim = a.nHeadKv * hd;
     pdlWait();
     pdlLaunchDependents();
     const int length = *a.pos + 1;
@@ -69,17 +71,37 @@ __global__ void __launch_bounds__(kAttnThreads) attentionDecodeKernel(AttentionD
         float s[kAttnMaxGroup];
 #pragma unroll
         for (int g = 0; g < kAttnMaxGroup; ++g) s[g] = 0.f;
-        for (int d0 = 0; d0 < hd; d0 += W) {
-            float kf[W];
-            loadHalves<W>(kRow + d0, kf);
+        if constexpr (HD > 0) {
+            uint4 raw[HD / 8];
 #pragma unroll
-            for (int g = 0; g < kAttnMaxGroup; ++g) {
-                if (g < G) {
-                    const float* qv = qs + g * hd + d0;
-                    float t = 0.f;
+            for (int c = 0; c < HD / 8; ++c) raw[c] = reinterpret_cast<const uint4*>(kRow)[c];
 #pragma unroll
-                    for (int i = 0; i < W; ++i) t = fmaf(kf[i], qv[i], t);
-                    s[g] += t;
+            for (int c = 0; c < HD / 8; ++c) {
+                float kf[8];
+                loadHalves<8>(reinterpret_cast<const __half*>(&raw[c]), kf);
+#pragma unroll
+                for (int g = 0; g < kAttnMaxGroup; ++g) {
+                    if (g < G) {
+                        const float4* qv = reinterpret_cast<const float4*>(qs + g * HD + c * 8);
+                        const float4 qa = qv[0], qb = qv[1];
+                        s[g] += kf[0] * qa.x + kf[1] * qa.y + kf[2] * qa.z + kf[3] * qa.w + kf[4] * qb.x +
+                                kf[5] * qb.y + kf[6] * qb.z + kf[7] * qb.w;
+                    }
+                }
+            }
+        } else {
+            for (int d0 = 0; d0 < hd; d0 += W) {
+                float kf[W];
+                loadHalves<W>(kRow + d0, kf);
+#pragma unroll
+                for (int g = 0; g < kAttnMaxGroup; ++g) {
+                    if (g < G) {
+                        const float* qv = qs + g * hd + d0;
+                        float t = 0.f;
+#pragma unroll
+                        for (int i = 0; i < W; ++i) t = fmaf(kf[i], qv[i], t);
+                        s[g] += t;
+                    }
                 }
             }
         }
@@ -122,15 +144,26 @@ __global__ void __launch_bounds__(kAttnThreads) attentionDecodeKernel(AttentionD
 #pragma unroll
             for (int i = 0; i < W; ++i) acc[g][i] = 0.f;
         const __half* vBase = a.v + int64_t(p0) * kvDim + kvh * hd + seg * W;
-        for (int j = sub; j < len; j += rowsAtOnce) {
-            float vf[W];
-            loadHalves<W>(vBase + int64_t(j) * kvDim, vf);
+        // Four rows' loads in flight before the first is used.
+        constexpr int kBatch = 4;
+        for (int j0 = sub; j0 < len; j0 += kBatch * rowsAtOnce) {
+            float vf[kBatch][W];
 #pragma unroll
-            for (int g = 0; g < kAttnMaxGroup; ++g) {
-                if (g < G) {
-                    const float e = scores[g * a.chunk + j];
+            for (int b = 0; b < kBatch; ++b) {
+                const int j = j0 + b * rowsAtOnce;
+                if (j < len) loadHalves<W>(vBase + int64_t(j) * kvDim, vf[b]);
+            }
 #pragma unroll
-                    for (int i = 0; i < W; ++i) acc[g][i] = fmaf(e, vf[i], acc[g][i]);
+            for (int b = 0; b < kBatch; ++b) {
+                const int j = j0 + b * rowsAtOnce;
+                if (j >= len) break;
+#pragma unroll
+                for (int g = 0; g < kAttnMaxGroup; ++g) {
+                    if (g < G) {
+                        const float e = scores[g * a.chunk + j];
+#pragma unroll
+                        for (int i = 0; i < W; ++i) acc[g][i] = fmaf(e, vf[b][i], acc[g][i]);
+                    }
                 }
             }
         }
@@ -203,9 +236,11 @@ void launchAttentionDecode(const LaunchContext& ctx, const AttentionDecodeArgs& 
             PARLEY_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
         launchKernel(ctx, kernel, dim3(a.nHeadKv, a.nSplit), dim3(kAttnThreads), shared, "decode attention launch", a);
     };
-    if (a.headDim % 8 == 0) run(attentionDecodeKernel<8>);
-    else if (a.headDim % 4 == 0) run(attentionDecodeKernel<4>);
-    else run(attentionDecodeKernel<2>);
+    if (a.headDim == 128) run(attentionDecodeKernel<8, 128>);
+    else if (a.headDim == 64) run(attentionDecodeKernel<8, 64>);
+    else if (a.headDim % 8 == 0) run(attentionDecodeKernel<8, 0>);
+    else if (a.headDim % 4 == 0) run(attentionDecodeKernel<4, 0>);
+    else run(attentionDecodeKernel<2, 0>);
 }
 
 } // namespace parley::cuda

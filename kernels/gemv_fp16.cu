@@ -7,6 +7,7 @@ namespace parley::cuda {
 struct FormatFp16 {
     static constexpr int kElems = 8;
     static constexpr bool kNeedsChunkSums = false;
+    static constexpr int kMinBlocks = 3;
     static constexpr int kUnroll = 4;
     __device__ static const void* scaleRow(const GemvKernelArgs&, int64_t) { return nullptr; }
     __device__ __forceinline__ static float dot(const GemvKernelArgs&, uint4 w, const float4* xs4, int c,

@@ -30,6 +30,7 @@ __device__ __forceinline__ float int4WordDot(uint32_t word, float4 lo, float4 hi
 struct FormatInt4 {
     static constexpr int kElems = 32;
     static constexpr bool kNeedsChunkSums = true;
+    static constexpr int kMinBlocks = 3;
     static constexpr int kUnroll = 2;
     __device__ static const void* scaleRow(const GemvKernelArgs& k, int64_t row) {
         return static_cast<const __half2*>(k.scales) + row * k.groupsPerRow;

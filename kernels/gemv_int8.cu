@@ -23,6 +23,7 @@ __device__ __forceinline__ float int8WordDot(uint32_t word, float4 x) {
 struct FormatInt8 {
     static constexpr int kElems = 16;
     static constexpr bool kNeedsChunkSums = false;
+    static constexpr int kMinBlocks = 3;
     static constexpr int kUnroll = 4;
     __device__ static const void* scaleRow(const GemvKernelArgs& k, int64_t row) {
         return static_cast<const __half*>(k.scales) + row * k.groupsPerRow;

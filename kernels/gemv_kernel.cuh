@@ -4,6 +4,7 @@
 //   Format::kElems            weights in one 16-byte chunk (8 FP16, 16 INT8, 32 INT4)
 //   Format::kNeedsChunkSums   whether dot() wants the sum of x over the chunk (INT4's minimum)
 //   Format::kUnroll           16-byte loads per row in flight per lane
+//   Format::kMinBlocks        blocks an SM should hold (caps registers, for latency hiding)
 //   Format::dot(chunk, x parts, c, nChunks, scales row, chunkSum)
 // Layout of x in shared memory: the chunk's elements are split into kElems/4 parts of 4; part p
 // of chunk c is the float4 at [p * nChunks + c]. Lanes read consecutive chunks, so each warp-wide
@@ -71,7 +72,7 @@ __device__ __forceinline__ void gemvPairRows(const GemvArgs& a, int p, int& r0, 
 }
 
 template <class Format, GemvEpilogue E>
-__global__ void __launch_bounds__(kGemvWarps * 32) gemvKernel(GemvKernelArgs k) {
+__global__ void __launch_bounds__(kGemvWarps * 32, Format::kMinBlocks) gemvKernel(GemvKernelArgs k) {
     extern __shared__ __align__(16) float gemvShared[];
     constexpr int kElems = Format::kElems;
     constexpr int kUnroll = Format::kUnroll;
