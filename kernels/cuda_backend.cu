@@ -526,9 +526,9 @@ private:
         *hostStep_ = DeviceStep{};
         PARLEY_CUDA_CHECK(cudaMemset(dResult_, 0, sizeof(DeviceResult)));
         int maxSplit = 1;
-        for (int len = 1; ; len *= 2) {
+        for (int64_t len = 1; ; len *= 2) {
             int chunk = 0, nSplit = 0;
-            attentionDecodeSplit(std::min(len, maxContext_), cfg_.nHeadKv, prop_.multiProcessorCount, chunk, nSplit);
+            attentionDecodeSplit(int(std::min<int64_t>(len, maxContext_)), cfg_.nHeadKv, prop_.multiProcessorCount, chunk, nSplit);
             maxSplit = std::max(maxSplit, nSplit);
             if (len >= maxContext_) break;
         }
@@ -574,9 +574,9 @@ private:
     // ---- Decode ----
 
     int bucketFor(int pos) const {
-        int b = 256;
-        while (b < pos + 1) b *= 2;
-        return std::min(b, maxContext_);
+        int64_t b = 256;
+        while (b < int64_t(pos) + 1) b *= 2;
+        return int(std::min<int64_t>(b, maxContext_));
     }
 
     // PARLEY_CUDA_PROFILE=1: the decode step runs without a graph, with an event after each
