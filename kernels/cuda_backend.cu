@@ -75,7 +75,6 @@ public:
         host_.clear();
         deviceBytes_ = 0;
     }
-    uint64_t deviceBytes() const { return deviceBytes_; }
 
 private:
     std::vector<void*> device_, host_;

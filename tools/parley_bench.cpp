@@ -7,6 +7,7 @@
 #include "engine/backend_registry.h"
 #include "engine/error.h"
 #include "engine/model.h"
+#include "engine/precision_planner.h"
 
 #include <algorithm>
 #include <chrono>
@@ -23,10 +24,11 @@ namespace {
 void usage() {
     std::puts(
         "usage: parley-bench (-m MODEL | --synthetic llama2-7b|llama2-13b|smollm2-135m)\n"
-        "                    [--precision fp16|int8|int4] [-p 512] [-n 128] [--ctx N] [--json]\n"
+        "                    [--precision fp16|int8|int4|auto] [-p 512] [-n 128] [--ctx N] [--json]\n"
         "                    [--backend auto|cuda|cpu] [--group 32|128] [--repeat 3] [--no-pdl] [--no-graphs]\n"
         "  --precision  synthetic: every matrix in it; a model file: FP16 matrices are quantized\n"
-        "               to it on the GPU (a quantized file keeps its own precision)\n"
+        "               to it on the GPU (a quantized file keeps its own precision); auto: the\n"
+        "               precision planner's choice for the free VRAM of GPU 0\n"
         "  -p, -n       prompt tokens (prefill) and generated tokens (decode)\n"
         "  --ctx        KV cache length (default: p + n)\n"
         "  --group      INT8/INT4 group size (default 32)");
@@ -60,6 +62,9 @@ Precision parsePrecision(const std::string& s) {
     if (s == "int4") return Precision::INT4;
     throw Error("unknown precision '" + s + "' (fp16, int8, int4)");
 }
+
+// (parley::precisionName, reachable where a local variable of that name hides it.)
+std::string precisionText(Precision p) { return precisionName(p); }
 
 double nowMs() {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -108,8 +113,31 @@ int main(int argc, char** argv) {
         }
         if (modelPath.empty() == synthetic.empty()) throw Error("give either -m MODEL or --synthetic SHAPE");
         if (prompt < 2 || generate < 1) throw Error("-p must be at least 2 and -n at least 1");
-        const Precision precision = parsePrecision(precisionName);
         if (ctx <= 0) ctx = prompt + generate;
+        // --precision auto: the planner (DESIGN.md §3) picks from the free VRAM now.
+        std::unique_ptr<Model> model;
+        if (precisionName == "auto") {
+            PrecisionPlanInput in;
+            in.contextLength = ctx;
+            in.int4GroupSize = group;
+            if (!synthetic.empty()) {
+                in.config = syntheticConfig(synthetic);
+            } else {
+                model = Model::open(modelPath);
+                in.config = model->config();
+                const WeightMatrix& probe = model->weights().layers.at(0).wq;
+                in.filePrecision = probe.precision;
+            }
+            std::string why;
+            const std::vector<GpuDevice> gpus = probeGpus(&why);
+            if (gpus.empty()) throw Error("--precision auto needs a GPU: " + why);
+            in.freeBytes = gpus[0].freeBytes;
+            const PrecisionPlan plan = planPrecision(in);
+            std::fprintf(stderr, "parley-bench: precision %s\n", plan.reason.c_str());
+            if (!plan.fits) return 1;
+            precisionName = precisionText(plan.precision);
+        }
+        const Precision precision = parsePrecision(precisionName);
         if (ctx < prompt + generate) throw Error("--ctx must hold -p + -n tokens");
         bo.int8GroupSize = precision == Precision::INT8 ? group : 32;
         bo.int4GroupSize = group;
@@ -125,13 +153,12 @@ int main(int argc, char** argv) {
         const uint64_t usedBefore = gpu ? gpuUsedBytes(bo.cudaDevice) : 0;
 
         ModelConfig config;
-        std::unique_ptr<Model> model;
         const double loadStart = nowMs();
         if (!synthetic.empty()) {
             config = syntheticConfig(synthetic);
             backend->loadSynthetic(config, precision, group, ctx, 1234);
         } else {
-            model = Model::open(modelPath);
+            if (!model) model = Model::open(modelPath);
             config = model->config();
             backend->load(config, model->weights(), ctx);
         }
