@@ -43,8 +43,6 @@ std::unique_ptr<Model> openGguf(const std::string& path, const ModelOptions& opt
              std::to_string(c.nHead));
     c.headDim = getInt("attention.key_length", c.nHead > 0 ? c.nEmbd / c.nHead : 0);
     if (getInt("attention.value_length", c.headDim) != c.headDim) fail("key and value head sizes differ");
-    if (getInt("rope.dimension_count", c.headDim) != c.headDim)
-        fail("rotary embeddings over part of each head are not supported");
     int64_t vocab = file.getInt(key("vocab_size"), 0);
     if (vocab < 0 || vocab > (1 << 22)) fail(key("vocab_size") + " is out of range");
     c.vocabSize = static_cast<int>(vocab);
@@ -79,6 +77,8 @@ std::unique_ptr<Model> openGguf(const std::string& path, const ModelOptions& opt
         for (float f : c.ropeFreqFactors) c.ropeFactor = std::max(c.ropeFactor, f);
     }
     validateConfig(path, c);
+    if (getInt("rope.dimension_count", c.headDim) != c.headDim)
+        fail("rotary embeddings over part of each head are not supported");
 
     ModelInfo& info = model->info_;
     info.path = path;

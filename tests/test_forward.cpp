@@ -7,6 +7,7 @@
 //     linear and Llama-3 rope scaling, Hugging Face folders), against the reference run now;
 //   - decode token by token equals prefill; thread counts agree; a full context throws.
 #include "engine/backend.h"
+#include "engine/cpu_matmul_kernels.h"
 #include "engine/error.h"
 #include "engine/model.h"
 #include "support.h"
@@ -23,6 +24,15 @@ using namespace parley;
 using namespace parley::test;
 
 namespace {
+
+// The AVX2 kernels round activations to int8 blocks before INT8/INT4 weights (as ggml does);
+// the reference and the goldens then do the same (reference_llama.py --act-int8).
+bool integerActivations() { return detail::haveAvx2Kernels(); }
+
+std::string goldenPath() {
+    return envPath("PARLEY_TEST_DATA", integerActivations() ? "goldens/smollm2-135m-q4_1.act-int8.json"
+                                                            : "goldens/smollm2-135m-q4_1.json");
+}
 
 int argmax(const float* v, int n) { return static_cast<int>(std::max_element(v, v + n) - v); }
 
@@ -44,9 +54,11 @@ std::vector<float> referenceLogits(const std::string& model, const std::vector<i
     std::string out = makeTempDir() + "/logits.f32";
     QString ids;
     for (int32_t t : tokens) ids += QString::number(t) + " ";
+    QStringList args = {QString::fromStdString(script), QString::fromStdString(model), "--tokens", ids.trimmed(),
+                        "--logits-out", QString::fromStdString(out)};
+    if (integerActivations()) args << "--act-int8";
     QProcess p;
-    p.start(QString::fromStdString(python), {QString::fromStdString(script), QString::fromStdString(model),
-                                             "--tokens", ids.trimmed(), "--logits-out", QString::fromStdString(out)});
+    p.start(QString::fromStdString(python), args);
     if (!p.waitForFinished(120000) || p.exitCode() != 0) {
         *why = "reference failed: " + QString::fromUtf8(p.readAllStandardError());
         return {};
@@ -88,7 +100,7 @@ private slots:
     void defaultModelTeacherForcedMatchesGolden() {
         std::string path = defaultModelPath();
         if (path.empty()) QSKIP("default model not installed (scripts/setup.sh fetches it)");
-        auto golden = nlohmann::json::parse(readFileText(envPath("PARLEY_TEST_DATA", "goldens/smollm2-135m-q4_1.json")));
+        auto golden = nlohmann::json::parse(readFileText(goldenPath()));
         const auto& tf = golden["teacher_forced"];
         std::vector<int32_t> tokens = tf["tokens"].get<std::vector<int32_t>>();
         QVERIFY(tokens.size() >= 256);
@@ -120,7 +132,7 @@ private slots:
     void defaultModelGreedyMatchesGolden() {
         std::string path = defaultModelPath();
         if (path.empty()) QSKIP("default model not installed (scripts/setup.sh fetches it)");
-        auto golden = nlohmann::json::parse(readFileText(envPath("PARLEY_TEST_DATA", "goldens/smollm2-135m-q4_1.json")));
+        auto golden = nlohmann::json::parse(readFileText(goldenPath()));
         auto model = Model::open(path);
         const int vocab = model->config().vocabSize;
         auto backend = makeCpuBackend(0);
@@ -150,8 +162,8 @@ private slots:
     void tinyModelsMatchReference() {
         QFETCH(QString, name);
         std::string path = tinyModel(name.toStdString());
-        auto model = Model::open(path);
-        const ModelConfig& c = model->config();
+        auto m = Model::open(path);
+        const ModelConfig& c = m->config();
         const int vocab = c.vocabSize;
         // Long enough to pass the Llama-3 model's original context (32) so every band of its
         // scaling matters.
@@ -161,25 +173,31 @@ private slots:
         if (ref.empty()) QSKIP(qPrintable(why));
 
         auto backend = makeCpuBackend(2);
-        backend->load(c, model->weights(), c.contextLength);
+        backend->load(c, m->weights(), c.contextLength);
         std::vector<float> got = runSplit(*backend, tokens, 50, vocab);
 
         double maxDelta = 0, maxAbs = 0;
-        int decisiveMismatches = 0;
+        for (size_t i = 0; i < got.size(); ++i) {
+            maxDelta = std::max(maxDelta, std::abs(double(got[i]) - ref[i]));
+            maxAbs = std::max(maxAbs, std::abs(double(ref[i])));
+        }
+        // Float paths differ from float64 by rounding only. Where activations are rounded to int8
+        // before integer weights, a value that lands on the other side of a rounding boundary in
+        // one implementation moves its product by a whole step (1/127 of its block's largest
+        // value), so the two agree to about a percent instead.
+        bool integerWeights = m->weights().layers[0].wq.precision != Precision::FP16;
+        const double tolerance = (integerActivations() && integerWeights ? 2e-2 : 2e-3) * std::max(1.0, maxAbs);
+        int decisiveMismatches = 0; // top-1 differs where the reference's top-2 gap exceeds the tolerance
         for (size_t i = 0; i < tokens.size(); ++i) {
             const float* g = &got[i * vocab];
             const float* r = &ref[i * vocab];
-            for (int j = 0; j < vocab; ++j) {
-                maxDelta = std::max(maxDelta, std::abs(double(g[j]) - r[j]));
-                maxAbs = std::max(maxAbs, std::abs(double(r[j])));
-            }
             std::vector<float> sorted(r, r + vocab);
             std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<float>());
-            if (sorted[0] - sorted[1] > 1e-3f && argmax(g, vocab) != argmax(r, vocab)) ++decisiveMismatches;
+            if (sorted[0] - sorted[1] > tolerance && argmax(g, vocab) != argmax(r, vocab)) ++decisiveMismatches;
         }
         qInfo("%s: max |delta logit| %.2e (logits up to %.1f)", qPrintable(name), maxDelta, maxAbs);
         QCOMPARE(decisiveMismatches, 0);
-        QVERIFY2(maxDelta < 2e-3 * std::max(1.0, maxAbs), qPrintable(QString::number(maxDelta)));
+        QVERIFY2(maxDelta < tolerance, qPrintable(QString::number(maxDelta)));
     }
 
     void huggingFaceFolderEqualsItsGgufConversion() {
@@ -258,7 +276,7 @@ private slots:
         }
         qInfo("max |delta logit| vs FP16: int8 %.4f, int4 %.4f", deltas[0], deltas[1]);
         QVERIFY(deltas[0] > 0 && deltas[0] < deltas[1]);
-        QVERIFY(deltas[1] < 3.0);
+        QVERIFY(deltas[0] < 1.0 && deltas[1] < 10.0);
     }
 
     void passingTheContextThrows() {

@@ -12,6 +12,11 @@ Meta's reference model.py (RMSNorm, rotary embeddings, grouped-query attention, 
 The K/V cache is rounded to float16 as the engine stores it (DESIGN.md §2), so that greedy
 continuations compare like for like; --kv-f32 turns that off.
 
+--act-int8 rounds the activations that meet integer weights (GGUF Q8_0/Q4_0/Q4_1/Q4_K/Q6_K, held
+as INT8/INT4 by the engine) to int8 per block of 32 values, step max|x|/127, before the product:
+the scheme of ggml's q8_0 activations, which the engine's AVX2 integer kernels also use
+(engine/cpu_matmul_kernels.h). Without it the reference is exact float64 arithmetic.
+
 Usage:
   reference_llama.py MODEL --tokens "1 2 3" [--logits-out FILE] [--generate N]
 MODEL is a .gguf file or a Hugging Face folder. --logits-out writes float32 logits, one row of
@@ -47,6 +52,7 @@ class Model:
         self.freq_divisors = None  # [head_dim/2] per-frequency divisors (Llama-3 scaling)
         self.linear_factor = 1.0   # positions are divided by this (linear scaling)
         self.tensors = {}          # HF-style names -> float64 arrays, matrices [out][in]
+        self.integer = set()       # names of matrices stored as integer blocks (Q8_0, Q4_x, ...)
 
 
 def load_gguf(path):
@@ -105,12 +111,15 @@ def load_gguf(path):
         shape = [int(d) for d in reversed(list(t.shape))]
         values = dequantize(t.data, t.tensor_type).reshape(shape).astype(np.float64)
         if t.name in names:
-            m.tensors[names[t.name]] = values
+            hf = names[t.name]
         elif t.name.startswith("blk."):
             _, layer, rest = t.name.split(".", 2)
-            m.tensors[f"model.layers.{layer}.{per_layer[rest]}"] = values
+            hf = f"model.layers.{layer}.{per_layer[rest]}"
         else:
             raise SystemExit(f"{path}: unexpected tensor {t.name}")
+        m.tensors[hf] = values
+        if t.tensor_type.name in ("Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q6_K"):
+            m.integer.add(hf)
     if "rope_freqs" in m.tensors:
         m.freq_divisors = m.tensors.pop("rope_freqs")
     m.vocab = m.tensors["model.embed_tokens.weight"].shape[0]
@@ -239,16 +248,39 @@ def rope(x, positions, m):
     return out
 
 
+def int8_blocks(x):
+    """Activations rounded to int8 per block of 32 along the last axis (step max|x|/127, to
+    nearest even), and back; a last partial block stays as it is."""
+    cols = x.shape[-1] // 32 * 32
+    if cols == 0:
+        return x
+    blocks = x[..., :cols].reshape(*x.shape[:-1], cols // 32, 32)
+    amax = np.abs(blocks).max(axis=-1, keepdims=True)
+    step = (amax / 127).astype(np.float32).astype(np.float64)
+    inv = np.where(amax > 0, 127 / np.where(amax > 0, amax, 1), 0)
+    q = np.rint(blocks * inv)
+    out = x.copy()
+    out[..., :cols] = (q * step).reshape(*x.shape[:-1], cols)
+    return out
+
+
 class Runner:
-    def __init__(self, m, kv_f16=True):
+    def __init__(self, m, kv_f16=True, act_int8=False):
         self.m = m
         self.kv_f16 = kv_f16
+        self.act_int8 = act_int8
         self.k = [np.zeros((0, m.n_head_kv, m.head_dim)) for _ in range(m.n_layer)]
         self.v = [np.zeros((0, m.n_head_kv, m.head_dim)) for _ in range(m.n_layer)]
 
+    def mm(self, x, name):
+        """x [n][in] times the matrix `name` [out][in], transposed."""
+        if self.act_int8 and name in self.m.integer:
+            x = int8_blocks(x)
+        return x @ self.m.tensors[name].T
+
     def forward(self, tokens):
         """Runs tokens after those already cached; returns logits [n][vocab]."""
-        m, t = self.m, self.m.tensors
+        m, t, mm = self.m, self.m.tensors, self.mm
         n = len(tokens)
         start = self.k[0].shape[0]
         positions = np.arange(start, start + n)
@@ -257,9 +289,9 @@ class Runner:
         for L in range(m.n_layer):
             p = f"model.layers.{L}."
             h = rms_norm(x, t[p + "input_layernorm.weight"], m.eps)
-            q = h @ t[p + "self_attn.q_proj.weight"].T
-            k = h @ t[p + "self_attn.k_proj.weight"].T
-            v = h @ t[p + "self_attn.v_proj.weight"].T
+            q = mm(h, p + "self_attn.q_proj.weight")
+            k = mm(h, p + "self_attn.k_proj.weight")
+            v = mm(h, p + "self_attn.v_proj.weight")
             if p + "self_attn.q_proj.bias" in t:
                 q = q + t[p + "self_attn.q_proj.bias"]
                 k = k + t[p + "self_attn.k_proj.bias"]
@@ -285,15 +317,14 @@ class Runner:
                 w = np.exp(scores)
                 w /= w.sum(axis=1, keepdims=True)
                 out[:, hh, :] = w @ V[:, kv, :]
-            x = x + out.reshape(n, -1) @ t[p + "self_attn.o_proj.weight"].T
+            x = x + mm(out.reshape(n, -1), p + "self_attn.o_proj.weight")
             h = rms_norm(x, t[p + "post_attention_layernorm.weight"], m.eps)
-            gate = h @ t[p + "mlp.gate_proj.weight"].T
-            up = h @ t[p + "mlp.up_proj.weight"].T
+            gate = mm(h, p + "mlp.gate_proj.weight")
+            up = mm(h, p + "mlp.up_proj.weight")
             act = gate / (1 + np.exp(-gate)) * up  # SiLU(gate) * up
-            x = x + act @ t[p + "mlp.down_proj.weight"].T
+            x = x + mm(act, p + "mlp.down_proj.weight")
         x = rms_norm(x, t["model.norm.weight"], m.eps)
-        head = t.get("lm_head.weight", t["model.embed_tokens.weight"])
-        return x @ head.T
+        return mm(x, "lm_head.weight" if "lm_head.weight" in t else "model.embed_tokens.weight")
 
 
 def main():
@@ -303,10 +334,11 @@ def main():
     ap.add_argument("--logits-out")
     ap.add_argument("--generate", type=int, default=0)
     ap.add_argument("--kv-f32", action="store_true")
+    ap.add_argument("--act-int8", action="store_true")
     a = ap.parse_args()
     m = load(a.model)
     tokens = [int(s) for s in a.tokens.split()]
-    runner = Runner(m, kv_f16=not a.kv_f32)
+    runner = Runner(m, kv_f16=not a.kv_f32, act_int8=a.act_int8)
     logits = runner.forward(tokens)
     if a.logits_out:
         logits.astype("<f4").tofile(a.logits_out)
