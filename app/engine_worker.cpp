@@ -1,0 +1,211 @@
+#include "app/engine_worker.h"
+
+#include "app/backend_choice.h"
+#include "app/model_manager.h"
+#include "engine/backend.h"
+#include "engine/error.h"
+#include "engine/model.h"
+#include "engine/session.h"
+
+#include <QElapsedTimer>
+#include <QFileInfo>
+#include <QRandomGenerator>
+#include <QSet>
+#include <QThread>
+
+#include <new>
+
+namespace parley::app {
+
+namespace {
+
+std::optional<parley::Precision> precisionFromName(const QString& name) {
+    if (name == "fp16") return parley::Precision::FP16;
+    if (name == "int8") return parley::Precision::INT8;
+    if (name == "int4") return parley::Precision::INT4;
+    return std::nullopt; // "auto": the file's own
+}
+
+// The precisions the transformer layers ended up in ("int4", or "int4 + int8" for a mix).
+QString layerPrecision(const parley::ModelWeights& w) {
+    QStringList names;
+    for (const auto& layer : w.layers)
+        for (const parley::WeightMatrix* m : {&layer.wq, &layer.wk, &layer.wv, &layer.wo, &layer.wGate, &layer.wUp, &layer.wDown}) {
+            const QString n = QString::fromLatin1(parley::precisionName(m->precision));
+            if (!names.contains(n)) names << n;
+        }
+    return names.join(" + ");
+}
+
+} // namespace
+
+EngineWorker::EngineWorker(QObject* parent) : QObject(parent) {
+    qRegisterMetaType<parley::app::LoadedModel>();
+    qRegisterMetaType<parley::app::GenerationStats>();
+    thread_ = new QThread;
+    thread_->setObjectName("parley-engine");
+    threadContext_ = new QObject;
+    threadContext_->moveToThread(thread_);
+    thread_->start();
+}
+
+EngineWorker::~EngineWorker() {
+    stop();
+    thread_->quit(); // work still queued is dropped; the running call finishes (stop() cut a generation short)
+    thread_->wait();
+    delete threadContext_;
+    delete thread_;
+    session_.reset(); // it refers to the model and the backend
+    backend_.reset();
+    model_.reset();
+}
+
+void EngineWorker::loadModel(const LoadRequest& request) {
+    stop(); // a model switch while generating: the reply ends `stopped`, then the switch happens
+    QMetaObject::invokeMethod(threadContext_, [this, request] { runLoad(request); }, Qt::QueuedConnection);
+}
+
+quint64 EngineWorker::generate(const GenerationRequest& request) {
+    const quint64 id = ++lastIssued_;
+    QMetaObject::invokeMethod(threadContext_, [this, id, request] { runGenerate(id, request); }, Qt::QueuedConnection);
+    return id;
+}
+
+void EngineWorker::stop() {
+    // Order matters against runGenerate's start (clear flag, then compare ids): whichever way the
+    // two interleave, a generation issued before this call ends up cancelled.
+    cancelUpTo_.store(lastIssued_.load());
+    cancel_.store(true);
+}
+
+void EngineWorker::runLoad(const LoadRequest& request) {
+    const QString file = QFileInfo(request.path).fileName();
+    QElapsedTimer clock;
+    clock.start();
+    emit modelLoading(0.0, QStringLiteral("Reading %1").arg(file));
+    try {
+        parley::ModelOptions options;
+        options.precision = precisionFromName(request.options.precision);
+        auto model = parley::Model::open(request.path.toStdString(), options);
+        emit modelLoading(0.6, QStringLiteral("Preparing %1").arg(file));
+        BackendChoice choice = chooseBackend(request.options);
+        const int trained = model->config().contextLength > 0 ? model->config().contextLength : request.options.contextLength;
+        const int context = std::max(16, std::min(request.options.contextLength, trained));
+        choice.backend->load(model->config(), model->weights(), context);
+        auto session = std::make_unique<parley::Session>(*model, *choice.backend);
+
+        // Only now is the old model let go: a load that fails above leaves it in place.
+        session_.reset();
+        backend_.reset();
+        model_.reset();
+        model_ = std::move(model);
+        backend_ = std::move(choice.backend);
+        session_ = std::move(session);
+
+        LoadedModel info;
+        info.path = request.path;
+        info.name = QString::fromStdString(model_->config().name);
+        if (info.name.isEmpty()) info.name = ModelManager::displayName(request.path);
+        info.architecture = QString::fromStdString(model_->config().architecture);
+        info.chatTemplate = QString::fromLatin1(parley::chatTemplateFamilyName(model_->chatTemplate().family()));
+        info.parameters = model_->info().parameterCount;
+        info.precision = layerPrecision(model_->weights());
+        info.device = QString::fromStdString(backend_->name());
+        const QString precisionWhy = request.options.precision == "auto" ? "the file's own precision"
+                                                                          : "precision chosen in Settings";
+        info.reason = precisionWhy + "; " + choice.reason;
+        info.contextSize = backend_->maxContext();
+        info.loadSeconds = clock.elapsed() / 1000.0;
+        loaded_ = info;
+        emit modelLoading(1.0, QStringLiteral("Loaded %1").arg(file));
+        emit modelLoaded(info);
+    } catch (const parley::Error& e) {
+        emit failed(QStringLiteral("Could not load %1: %2").arg(file, QString::fromUtf8(e.what())));
+    } catch (const std::bad_alloc&) {
+        emit failed(QStringLiteral("Could not load %1: not enough memory").arg(file));
+    } catch (const std::exception& e) {
+        emit failed(QStringLiteral("Could not load %1: %2").arg(file, QString::fromUtf8(e.what())));
+    }
+}
+
+void EngineWorker::runGenerate(quint64 id, const GenerationRequest& request) {
+    cancel_.store(false);
+    if (id <= cancelUpTo_.load()) cancel_.store(true);
+
+    GenerationStats stats;
+    stats.requestId = id;
+    auto finishWithError = [&](const QString& message) {
+        stats.error = message;
+        stats.stopReason = "error";
+        emit failed(message);
+        emit generationFinished(stats);
+    };
+    if (!session_) return finishWithError("No model is loaded.");
+
+    try {
+        const parley::Tokenizer& tokenizer = model_->tokenizer();
+        const parley::ChatTemplate& chat = model_->chatTemplate();
+        const int context = backend_->maxContext();
+        const SamplingSettings sampling = request.sampling.clamped();
+
+        std::vector<parley::ChatMessage> messages;
+        for (const ChatTurn& t : request.turns) messages.push_back({t.role.toStdString(), t.content.toStdString()});
+        auto encode = [&](const std::vector<parley::ChatMessage>& m) {
+            const std::string text = chat.render(m, true);
+            // The template writes BOS itself where the family wants it (Llama-2/3, Mistral);
+            // SentencePiece chat models otherwise expect one in front (as their HF tokenizers add).
+            bool addBos = tokenizer.kind() == parley::TokenizerKind::SentencePiece && tokenizer.bos() >= 0;
+            if (addBos && text.rfind(tokenizer.tokenText(tokenizer.bos()), 0) == 0) addBos = false;
+            return tokenizer.encode(text, addBos, true);
+        };
+        std::vector<int32_t> prompt = encode(messages);
+        // Leave room for a reply: when the conversation outgrows the context, the oldest turns
+        // after the system prompt are left out (DESIGN.md §2, ContextFullPolicy::DropOldest).
+        const int replyRoom = std::min(sampling.maxNewTokens, std::max(16, context / 4));
+        const size_t firstDroppable = (!messages.empty() && messages.front().role == "system") ? 1 : 0;
+        while (int(prompt.size()) + replyRoom > context && messages.size() > firstDroppable + 1) {
+            messages.erase(messages.begin() + long(firstDroppable));
+            ++stats.droppedTurns;
+            prompt = encode(messages);
+        }
+        if (int(prompt.size()) >= context)
+            return finishWithError(QStringLiteral("The message is too long for the context: %1 tokens, the context holds %2. "
+                                                  "Raise the context length in Settings or shorten the message.")
+                                       .arg(prompt.size()).arg(context));
+
+        parley::SamplingParams params;
+        params.temperature = float(sampling.temperature);
+        params.topK = sampling.topK;
+        params.topP = float(sampling.topP);
+        params.minP = float(sampling.minP);
+        params.repeatPenalty = float(sampling.repeatPenalty);
+        params.seed = sampling.seed >= 0 ? quint64(sampling.seed) : QRandomGenerator::global()->generate64();
+        parley::GenerateOptions options;
+        options.maxTokens = std::min(sampling.maxNewTokens, context - int(prompt.size()));
+        options.stopStrings = chat.stopStrings();
+        options.cancel = &cancel_;
+
+        const parley::GenerateResult result = session_->generate(prompt, params, options, [this](std::string_view piece) {
+            if (!piece.empty()) emit tokenGenerated(QString::fromUtf8(piece.data(), qsizetype(piece.size())));
+        });
+        stats.promptTokens = result.promptTokens;
+        stats.reusedTokens = result.reusedTokens;
+        stats.generatedTokens = int(result.tokens.size());
+        stats.ttftMs = result.ttftMs;
+        stats.prefillTokensPerSecond = result.prefillTokensPerSecond();
+        stats.decodeTokensPerSecond = result.decodeTokensPerSecond();
+        stats.stopReason = QString::fromLatin1(parley::stopReasonName(result.reason));
+        stats.cancelled = result.reason == parley::StopReason::Cancelled;
+        stats.contextUsed = int(session_->cachedTokens().size());
+        stats.contextSize = context;
+        emit generationFinished(stats);
+    } catch (const parley::Error& e) {
+        session_->reset(); // the cache may hold half a step
+        finishWithError(QString::fromUtf8(e.what()));
+    } catch (const std::bad_alloc&) {
+        session_->reset();
+        finishWithError("Not enough memory to generate.");
+    }
+}
+
+} // namespace parley::app
