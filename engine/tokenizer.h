@@ -39,6 +39,9 @@ public:
 
     int32_t bos() const { return bos_; } // -1 where there is none
     int32_t eos() const { return eos_; }
+    // Whether the model expects BOS before a text (GGUF tokenizer.ggml.add_bos_token,
+    // tokenizer_config.json add_bos_token; SentencePiece LLaMA vocabularies do by default).
+    bool addsBosByDefault() const { return addBos_ && bos_ >= 0; }
     // SPM: decoding the first piece of a text drops the space its leading U+2581 stands for.
     bool stripsLeadingSpace() const { return kind() == TokenizerKind::SentencePiece && addSpacePrefix_; }
 
@@ -51,6 +54,7 @@ protected:
     int32_t bos_ = -1;
     int32_t eos_ = -1;
     bool addSpacePrefix_ = true;
+    bool addBos_ = false;
 };
 
 // Turns a stream of token ids into text that never ends in half a UTF-8 character.
