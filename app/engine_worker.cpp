@@ -5,7 +5,7 @@
 #include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/model.h"
-#include "engine/session.h"
+#include "engine/chat_session.h"
 
 #include <QElapsedTimer>
 #include <QFileInfo>
@@ -55,7 +55,7 @@ EngineWorker::~EngineWorker() {
     thread_->wait();
     delete threadContext_;
     delete thread_;
-    session_.reset(); // it refers to the model and the backend
+    chat_.reset(); // it refers to the model and the backend
     backend_.reset();
     model_.reset();
 }
@@ -92,15 +92,15 @@ void EngineWorker::runLoad(const LoadRequest& request) {
         const int trained = model->config().contextLength > 0 ? model->config().contextLength : request.options.contextLength;
         const int context = std::max(16, std::min(request.options.contextLength, trained));
         choice.backend->load(model->config(), model->weights(), context);
-        auto session = std::make_unique<parley::Session>(*model, *choice.backend);
+        auto chat = std::make_unique<parley::ChatSession>(*model, *choice.backend);
 
         // Only now is the old model let go: a load that fails above leaves it in place.
-        session_.reset();
+        chat_.reset();
         backend_.reset();
         model_.reset();
         model_ = std::move(model);
         backend_ = std::move(choice.backend);
-        session_ = std::move(session);
+        chat_ = std::move(chat);
 
         LoadedModel info;
         info.path = request.path;
@@ -140,38 +140,25 @@ void EngineWorker::runGenerate(quint64 id, const GenerationRequest& request) {
         emit failed(message);
         emit generationFinished(stats);
     };
-    if (!session_) return finishWithError("No model is loaded.");
+    if (!chat_) return finishWithError("No model is loaded.");
 
     try {
-        const parley::Tokenizer& tokenizer = model_->tokenizer();
-        const parley::ChatTemplate& chat = model_->chatTemplate();
         const int context = backend_->maxContext();
         const SamplingSettings sampling = request.sampling.clamped();
-
-        std::vector<parley::ChatMessage> messages;
-        for (const ChatTurn& t : request.turns) messages.push_back({t.role.toStdString(), t.content.toStdString()});
-        auto encode = [&](const std::vector<parley::ChatMessage>& m) {
-            const std::string text = chat.render(m, true);
-            // The template writes BOS itself where the family wants it (Llama-2/3, Mistral);
-            // SentencePiece chat models otherwise expect one in front (as their HF tokenizers add).
-            bool addBos = tokenizer.kind() == parley::TokenizerKind::SentencePiece && tokenizer.bos() >= 0;
-            if (addBos && text.rfind(tokenizer.tokenText(tokenizer.bos()), 0) == 0) addBos = false;
-            return tokenizer.encode(text, addBos, true);
-        };
-        std::vector<int32_t> prompt = encode(messages);
-        // Leave room for a reply: when the conversation outgrows the context, the oldest turns
-        // after the system prompt are left out (DESIGN.md §2, ContextFullPolicy::DropOldest).
-        const int replyRoom = std::min(sampling.maxNewTokens, std::max(16, context / 4));
-        const size_t firstDroppable = (!messages.empty() && messages.front().role == "system") ? 1 : 0;
-        while (int(prompt.size()) + replyRoom > context && messages.size() > firstDroppable + 1) {
-            messages.erase(messages.begin() + long(firstDroppable));
-            ++stats.droppedTurns;
-            prompt = encode(messages);
-        }
-        if (int(prompt.size()) >= context)
-            return finishWithError(QStringLiteral("The message is too long for the context: %1 tokens, the context holds %2. "
-                                                  "Raise the context length in Settings or shorten the message.")
-                                       .arg(prompt.size()).arg(context));
+        // The conversation: an optional system turn first, the user's new message last.
+        QList<ChatTurn> turns = request.turns;
+        if (turns.isEmpty() || turns.last().role != "user") return finishWithError("There is no message to answer.");
+        const std::string userText = turns.takeLast().content.toStdString();
+        std::string systemPrompt;
+        if (!turns.isEmpty() && turns.first().role == "system") systemPrompt = turns.takeFirst().content.toStdString();
+        std::vector<parley::ChatMessage> history;
+        for (const ChatTurn& t : turns) history.push_back({t.role.toStdString(), t.content.toStdString()});
+        // When the conversation outgrows the context, the oldest turns are left out
+        // (DESIGN.md §2, ContextFullPolicy::DropOldest); the system prompt stays.
+        chat_->setSystemPrompt(systemPrompt);
+        chat_->setContextFullPolicy(parley::ContextFullPolicy::DropOldest);
+        chat_->setMessages(std::move(history));
+        const int droppedBefore = chat_->droppedMessages();
 
         parley::SamplingParams params;
         params.temperature = float(sampling.temperature);
@@ -181,13 +168,13 @@ void EngineWorker::runGenerate(quint64 id, const GenerationRequest& request) {
         params.repeatPenalty = float(sampling.repeatPenalty);
         params.seed = sampling.seed >= 0 ? quint64(sampling.seed) : QRandomGenerator::global()->generate64();
         parley::GenerateOptions options;
-        options.maxTokens = std::min(sampling.maxNewTokens, context - int(prompt.size()));
-        options.stopStrings = chat.stopStrings();
+        options.maxTokens = sampling.maxNewTokens; // the session stops earlier where the context is full
         options.cancel = &cancel_;
 
-        const parley::GenerateResult result = session_->generate(prompt, params, options, [this](std::string_view piece) {
+        const parley::GenerateResult result = chat_->reply(userText, params, options, [this](std::string_view piece) {
             if (!piece.empty()) emit tokenGenerated(QString::fromUtf8(piece.data(), qsizetype(piece.size())));
         });
+        stats.droppedTurns = chat_->droppedMessages() - droppedBefore;
         stats.promptTokens = result.promptTokens;
         stats.reusedTokens = result.reusedTokens;
         stats.generatedTokens = int(result.tokens.size());
@@ -196,14 +183,14 @@ void EngineWorker::runGenerate(quint64 id, const GenerationRequest& request) {
         stats.decodeTokensPerSecond = result.decodeTokensPerSecond();
         stats.stopReason = QString::fromLatin1(parley::stopReasonName(result.reason));
         stats.cancelled = result.reason == parley::StopReason::Cancelled;
-        stats.contextUsed = int(session_->cachedTokens().size());
+        stats.contextUsed = int(chat_->session().cachedTokens().size());
         stats.contextSize = context;
         emit generationFinished(stats);
     } catch (const parley::Error& e) {
-        session_->reset(); // the cache may hold half a step
+        chat_->session().reset(); // the cache may hold half a step
         finishWithError(QString::fromUtf8(e.what()));
     } catch (const std::bad_alloc&) {
-        session_->reset();
+        chat_->session().reset();
         finishWithError("Not enough memory to generate.");
     }
 }

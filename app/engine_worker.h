@@ -28,7 +28,7 @@ class QThread;
 namespace parley {
 class Backend;
 class Model;
-class Session;
+class ChatSession;
 } // namespace parley
 
 namespace parley::app {
@@ -106,7 +106,7 @@ private:
     // Owned and used on the worker thread only.
     std::unique_ptr<parley::Model> model_;
     std::unique_ptr<parley::Backend> backend_;
-    std::unique_ptr<parley::Session> session_;
+    std::unique_ptr<parley::ChatSession> chat_;
     LoadedModel loaded_;
 };
 
