@@ -1,0 +1,331 @@
+// AVX2 / FMA / F16C kernels of the CPU matrix products (compiled when the build targets a CPU
+// that has them; the engine is built with -march=native unless PARLEY_PORTABLE).
+//
+// INT8 and INT4: integer dot products against activations quantized to int8 per block of 32
+// (cpu_matmul_kernels.h), as llama.cpp does for its q4/q8 formats: per block, vpmaddubsw
+// multiplies unsigned by signed bytes and adds pairs to int16, vpmaddwd adds pairs to int32, and
+// the 8 int32 sums are scaled by (weight group scale * activation step) in float. INT4's
+// "+ min" part is min * (sum of the group's quantized activations), so the result is the exact
+// dot product of the weights with the quantized activations, up to float rounding.
+// FP16: F16C conversion and FMA.
+//
+// Tiles: 4 rows x up to 2 tokens share each unpacked weight block and each activation load;
+// prefill walks tokens in tiles of 64 so their activations stay in L2 while a row tile is
+// reused for all of them.
+#include "engine/cpu_matmul_kernels.h"
+
+#include <algorithm>
+#include <cstring>
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+#define PARLEY_HAVE_AVX2_KERNELS 1
+#endif
+
+namespace parley::detail {
+
+#ifndef PARLEY_HAVE_AVX2_KERNELS
+
+bool haveAvx2Kernels() { return false; }
+bool avx2Handles(const WeightMatrix&) { return false; }
+void matmulRowsAvx2(const WeightMatrix&, const float*, const QuantizedActivations*, int64_t, float*, int64_t, int64_t) {}
+
+#else
+
+bool haveAvx2Kernels() { return true; }
+
+bool avx2Handles(const WeightMatrix& W) {
+    if (W.precision == Precision::FP16) return true;
+    return W.groupSize == 16 || W.groupSize % 32 == 0;
+}
+
+namespace {
+
+constexpr int kRowTile = 4;
+constexpr int64_t kTokenTile = 64;
+
+inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// n halves -> floats.
+inline void halvesToFloats(const uint16_t* h, float* f, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(f + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
+    for (; i < n; ++i) f[i] = halfToFloat(h[i]);
+}
+
+inline float dotFloats(const float* a, const float* b, int64_t n) {
+    __m256 acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+    float s = hsum(acc);
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// FP16.
+
+// Decode: R rows against one token, converting halves on the fly.
+template <int R>
+void fp16RowsOneToken(const WeightMatrix& W, int64_t r0, const float* x, float* out) {
+    const int64_t cols = W.cols;
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+    int64_t c = 0;
+    for (; c + 8 <= cols; c += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + c);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+            const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(W.f16.data() + (r0 + r) * cols + c));
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtph_ps(h), xv, acc[r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) {
+        float s = hsum(acc[r]);
+        for (int64_t k = c; k < cols; ++k) s += halfToFloat(W.f16[size_t((r0 + r) * cols + k)]) * x[k];
+        out[r] = s;
+    }
+}
+
+// Prefill: R rows already converted to floats (rowsF[R][cols]) against T tokens.
+template <int R, int T>
+void fp16Tile(const float* rowsF, int64_t cols, const float* x, int64_t t0, float out[kRowTile][2]) {
+    __m256 acc[R][T];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+    int64_t c = 0;
+    for (; c + 8 <= cols; c += 8) {
+        __m256 xv[T];
+        for (int t = 0; t < T; ++t) xv[t] = _mm256_loadu_ps(x + (t0 + t) * cols + c);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+            const __m256 wv = _mm256_loadu_ps(rowsF + r * cols + c);
+            for (int t = 0; t < T; ++t) acc[r][t] = _mm256_fmadd_ps(wv, xv[t], acc[r][t]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) {
+            float s = hsum(acc[r][t]);
+            for (int64_t k = c; k < cols; ++k) s += rowsF[r * cols + k] * x[(t0 + t) * cols + k];
+            out[r][t] = s;
+        }
+}
+
+void fp16Rows(const WeightMatrix& W, const float* x, int64_t nTokens, float* y, int64_t rowBegin, int64_t rowEnd) {
+    const int64_t cols = W.cols;
+    if (nTokens == 1) {
+        float out[kRowTile];
+        int64_t r = rowBegin;
+        for (; r + kRowTile <= rowEnd; r += kRowTile) {
+            fp16RowsOneToken<kRowTile>(W, r, x, out);
+            for (int k = 0; k < kRowTile; ++k) y[r + k] = out[k];
+        }
+        for (; r < rowEnd; ++r) {
+            fp16RowsOneToken<1>(W, r, x, out);
+            y[r] = out[0];
+        }
+        return;
+    }
+    thread_local std::vector<float> rowsF;
+    rowsF.resize(size_t(kRowTile * cols));
+    float out[kRowTile][2];
+    for (int64_t t0 = 0; t0 < nTokens; t0 += kTokenTile) {
+        const int64_t t1 = std::min(nTokens, t0 + kTokenTile);
+        for (int64_t r = rowBegin; r < rowEnd; r += kRowTile) {
+            const int R = int(std::min<int64_t>(kRowTile, rowEnd - r));
+            for (int k = 0; k < R; ++k) halvesToFloats(W.f16.data() + (r + k) * cols, rowsF.data() + k * cols, cols);
+            for (int64_t t = t0; t < t1; t += 2) {
+                const int T = int(std::min<int64_t>(2, t1 - t));
+                if (R == kRowTile) {
+                    if (T == 2) fp16Tile<kRowTile, 2>(rowsF.data(), cols, x, t, out);
+                    else fp16Tile<kRowTile, 1>(rowsF.data(), cols, x, t, out);
+                    for (int k = 0; k < R; ++k)
+                        for (int j = 0; j < T; ++j) y[(t + j) * W.rows + r + k] = out[k][j];
+                } else {
+                    for (int k = 0; k < R; ++k)
+                        for (int j = 0; j < T; ++j)
+                            y[(t + j) * W.rows + r + k] = dotFloats(rowsF.data() + k * cols, x + (t + j) * cols, cols);
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// INT8 / INT4.
+
+// Per row of a tile: its group scales spread to one float per "unit" of the kernel (32 values,
+// or 16 with 16-wide groups) and, for INT4, its group minimums as floats.
+struct RowScales {
+    std::vector<float> unitScale; // [kRowTile][units]
+    std::vector<float> groupMin;  // [kRowTile][groups]
+    std::vector<float> groupScale; // [groups] scratch
+};
+
+void prepareRowScales(const WeightMatrix& W, int64_t r, int k, int64_t units, int unitSize, RowScales& rs) {
+    const int64_t groups = W.groupsPerRow();
+    rs.groupScale.resize(size_t(groups));
+    halvesToFloats(W.scales.data() + r * groups, rs.groupScale.data(), groups);
+    float* us = rs.unitScale.data() + k * units;
+    for (int64_t u = 0; u < units; ++u) us[u] = rs.groupScale[size_t(u * unitSize / W.groupSize)];
+    if (W.precision == Precision::INT4) halvesToFloats(W.mins.data() + r * groups, rs.groupMin.data() + k * groups, groups);
+}
+
+// R rows x T tokens over the whole blocks of 32. Pairs: 16-wide groups, two scales per block.
+// unitScale[r], groupMin[r]: row r0 + r's scales per unit and minimums per group (RowScales).
+template <bool Int4, bool Pairs, int R, int T>
+void intTile(const WeightMatrix& W, int64_t r0, const float* const* unitScale, const float* const* groupMin,
+             const QuantizedActivations& qa, int64_t t0, float out[kRowTile][2]) {
+    const int64_t blocks = qa.blocks;
+    const int64_t cols = W.cols;
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i lowNibbles = _mm256_set1_epi8(0x0f);
+    // Which of the block's two 16-wide groups each int32 lane of vpmaddwd's result belongs to:
+    // INT8 (natural order): lanes 0-3 hold elements 0-15. INT4 (even elements in the low 128 bits,
+    // odd ones in the high 128): lanes 0, 1, 4, 5 hold elements below 16.
+    const __m256i pairLanes = Int4 ? _mm256_setr_epi32(0, 0, 1, 1, 0, 0, 1, 1) : _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+
+    __m256 acc[R][T];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+
+    for (int64_t b = 0; b < blocks; ++b) {
+        __m256i w[R];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+            if constexpr (Int4) {
+                const __m128i bytes =
+                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(W.q4.data() + (r0 + r) * (cols / 2) + b * 16));
+                w[r] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(bytes, 4), bytes), lowNibbles);
+            } else {
+                w[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(W.q8.data() + (r0 + r) * cols + b * 32));
+            }
+        }
+#pragma GCC unroll 2
+        for (int t = 0; t < T; ++t) {
+            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa.q.data() + ((t0 + t) * blocks + b) * 32));
+            const __m256 dx = _mm256_broadcast_ss(qa.d.data() + (t0 + t) * blocks + b);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; ++r) {
+                __m256i products;
+                if constexpr (Int4) {
+                    products = _mm256_maddubs_epi16(w[r], xv); // q in [0, 15]: unsigned
+                } else {
+                    // signed x signed: |w| (unsigned, 128 for -128 still right) times x with w's sign
+                    products = _mm256_maddubs_epi16(_mm256_abs_epi8(w[r]), _mm256_sign_epi8(xv, w[r]));
+                }
+                const __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(products, ones));
+                __m256 scale;
+                if constexpr (Pairs) {
+                    const __m128 two = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(unitScale[r] + 2 * b)));
+                    scale = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(two), pairLanes);
+                } else {
+                    scale = _mm256_broadcast_ss(unitScale[r] + b);
+                }
+                acc[r][t] = _mm256_fmadd_ps(sums, _mm256_mul_ps(scale, dx), acc[r][t]);
+            }
+        }
+    }
+
+    const int64_t groups = qa.groups; // INT4: whole groups covered by whole blocks
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) {
+            float s = hsum(acc[r][t]);
+            if constexpr (Int4)
+                s += dotFloats(groupMin[r], qa.groupSum.data() + (t0 + t) * groups, groups);
+            out[r][t] = s;
+        }
+}
+
+// The last cols % 32 values (16 with 16-wide groups), in float from the float activations.
+float tailDot(const WeightMatrix& W, int64_t r, int64_t c0, const float* xt) {
+    const int64_t groups = W.groupsPerRow();
+    float s = 0;
+    for (int64_t c = c0; c < W.cols; ++c) {
+        const int64_t g = r * groups + c / W.groupSize;
+        const float scale = halfToFloat(W.scales[size_t(g)]);
+        float w;
+        if (W.precision == Precision::INT8) {
+            w = float(W.q8[size_t(r * W.cols + c)]) * scale;
+        } else {
+            const uint8_t byte = W.q4[size_t((r * W.cols + c) / 2)];
+            w = float(c % 2 ? byte >> 4 : byte & 0x0f) * scale + halfToFloat(W.mins[size_t(g)]);
+        }
+        s += w * xt[c];
+    }
+    return s;
+}
+
+template <bool Int4, bool Pairs>
+void intRows(const WeightMatrix& W, const float* x, const QuantizedActivations& qa, int64_t nTokens, float* y,
+             int64_t rowBegin, int64_t rowEnd) {
+    const int unitSize = Pairs ? 16 : 32;
+    const int64_t units = qa.blocks * (32 / unitSize);
+    thread_local RowScales rs;
+    rs.unitScale.resize(size_t(kRowTile * units));
+    rs.groupMin.resize(size_t(kRowTile * W.groupsPerRow()));
+    const int64_t tailStart = qa.blocks * 32;
+    const float* unitScale[kRowTile];
+    const float* groupMin[kRowTile];
+    for (int k = 0; k < kRowTile; ++k) {
+        unitScale[k] = rs.unitScale.data() + k * units;
+        groupMin[k] = rs.groupMin.data() + k * W.groupsPerRow();
+    }
+    float out[kRowTile][2];
+    for (int64_t t0 = 0; t0 < nTokens; t0 += kTokenTile) {
+        const int64_t t1 = std::min(nTokens, t0 + kTokenTile);
+        for (int64_t r = rowBegin; r < rowEnd; r += kRowTile) {
+            const int R = int(std::min<int64_t>(kRowTile, rowEnd - r));
+            for (int k = 0; k < R; ++k) prepareRowScales(W, r + k, k, units, unitSize, rs);
+            for (int64_t t = t0; t < t1; t += 2) {
+                const int T = int(std::min<int64_t>(2, t1 - t));
+                if (R == kRowTile) {
+                    if (T == 2) intTile<Int4, Pairs, kRowTile, 2>(W, r, unitScale, groupMin, qa, t, out);
+                    else intTile<Int4, Pairs, kRowTile, 1>(W, r, unitScale, groupMin, qa, t, out);
+                } else {
+                    // Fewer than 4 rows left: one row at a time.
+                    for (int k = 0; k < R; ++k) {
+                        float one[kRowTile][2] = {};
+                        if (T == 2) intTile<Int4, Pairs, 1, 2>(W, r + k, unitScale + k, groupMin + k, qa, t, one);
+                        else intTile<Int4, Pairs, 1, 1>(W, r + k, unitScale + k, groupMin + k, qa, t, one);
+                        out[k][0] = one[0][0];
+                        out[k][1] = one[0][1];
+                    }
+                }
+                for (int k = 0; k < R; ++k)
+                    for (int j = 0; j < T; ++j) {
+                        float v = out[k][j];
+                        if (tailStart < W.cols) v += tailDot(W, r + k, tailStart, x + (t + j) * W.cols);
+                        y[(t + j) * W.rows + r + k] = v;
+                    }
+            }
+        }
+    }
+}
+
+} // namespace
+
+void matmulRowsAvx2(const WeightMatrix& W, const float* x, const QuantizedActivations* qa, int64_t nTokens, float* y,
+                    int64_t rowBegin, int64_t rowEnd) {
+    switch (W.precision) {
+    case Precision::FP16: fp16Rows(W, x, nTokens, y, rowBegin, rowEnd); return;
+    case Precision::INT8:
+        if (W.groupSize == 16) intRows<false, true>(W, x, *qa, nTokens, y, rowBegin, rowEnd);
+        else intRows<false, false>(W, x, *qa, nTokens, y, rowBegin, rowEnd);
+        return;
+    case Precision::INT4:
+        if (W.groupSize == 16) intRows<true, true>(W, x, *qa, nTokens, y, rowBegin, rowEnd);
+        else intRows<true, false>(W, x, *qa, nTokens, y, rowBegin, rowEnd);
+        return;
+    }
+}
+
+#endif
+
+} // namespace parley::detail
