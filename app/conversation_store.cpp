@@ -71,6 +71,9 @@ const QList<QStringList>& migrations() {
 qint64 nowMs() { return QDateTime::currentMSecsSinceEpoch(); }
 QDateTime fromMs(qint64 ms) { return QDateTime::fromMSecsSinceEpoch(ms, Qt::UTC); }
 
+// A null QString binds as SQL NULL; text columns are NOT NULL, so empty text goes in as ''.
+QVariant text(const QString& s) { return s.isNull() ? QVariant(QString("")) : QVariant(s); }
+
 bool validRole(const QString& role) {
     return role == "system" || role == "user" || role == "assistant";
 }
@@ -274,11 +277,11 @@ qint64 ConversationStore::createConversation(const QString& title, const Convers
     q.prepare(QStringLiteral("INSERT INTO conversations (title, created_at, updated_at, model, system_prompt, sampling) "
                              "VALUES (?, ?, %1, ?, ?, ?)").arg(kNextStamp));
     const qint64 now = nowMs();
-    q.addBindValue(title);
+    q.addBindValue(text(title));
     q.addBindValue(now);
     q.addBindValue(now);
-    q.addBindValue(settings.modelPath);
-    q.addBindValue(settings.systemPrompt);
+    q.addBindValue(text(settings.modelPath));
+    q.addBindValue(text(settings.systemPrompt));
     q.addBindValue(QJsonDocument(settings.sampling.toJson()).toJson(QJsonDocument::Compact));
     if (!q.exec()) {
         fail("creating a conversation", q);
@@ -291,7 +294,7 @@ qint64 ConversationStore::createConversation(const QString& title, const Convers
 bool ConversationStore::renameConversation(qint64 id, const QString& title) {
     QSqlQuery q(QSqlDatabase::database(connectionName_, false));
     q.prepare("UPDATE conversations SET title = ? WHERE id = ?");
-    q.addBindValue(title);
+    q.addBindValue(text(title));
     q.addBindValue(id);
     if (!q.exec()) return fail("renaming a conversation", q);
     if (q.numRowsAffected() != 1) return fail(QStringLiteral("%1: no conversation %2").arg(path_).arg(id));
@@ -312,8 +315,8 @@ bool ConversationStore::deleteConversation(qint64 id) {
 bool ConversationStore::setConversationSettings(qint64 id, const ConversationSettings& settings) {
     QSqlQuery q(QSqlDatabase::database(connectionName_, false));
     q.prepare("UPDATE conversations SET model = ?, system_prompt = ?, sampling = ? WHERE id = ?");
-    q.addBindValue(settings.modelPath);
-    q.addBindValue(settings.systemPrompt);
+    q.addBindValue(text(settings.modelPath));
+    q.addBindValue(text(settings.systemPrompt));
     q.addBindValue(QJsonDocument(settings.sampling.toJson()).toJson(QJsonDocument::Compact));
     q.addBindValue(id);
     if (!q.exec()) return fail("saving conversation settings", q);
@@ -382,7 +385,7 @@ qint64 ConversationStore::appendMessage(qint64 conversationId, const QString& ro
     q.addBindValue(conversationId);
     q.addBindValue(conversationId);
     q.addBindValue(role);
-    q.addBindValue(content);
+    q.addBindValue(text(content));
     q.addBindValue(messageStatusName(status));
     q.addBindValue(now);
     q.addBindValue(now);
@@ -403,7 +406,7 @@ qint64 ConversationStore::appendMessage(qint64 conversationId, const QString& ro
 bool ConversationStore::updateMessage(qint64 messageId, const QString& content, MessageStatus status) {
     QSqlQuery q(QSqlDatabase::database(connectionName_, false));
     q.prepare("UPDATE messages SET content = ?, status = ?, updated_at = ? WHERE id = ?");
-    q.addBindValue(content);
+    q.addBindValue(text(content));
     q.addBindValue(messageStatusName(status));
     q.addBindValue(nowMs());
     q.addBindValue(messageId);
@@ -525,8 +528,8 @@ qint64 ConversationStore::importJson(const QByteArray& json) {
     q.addBindValue(o.value("title").toString("Imported conversation"));
     q.addBindValue(stamp(o.value("created_at"), now));
     q.addBindValue(now);
-    q.addBindValue(o.value("model").toString());
-    q.addBindValue(o.value("system_prompt").toString());
+    q.addBindValue(text(o.value("model").toString()));
+    q.addBindValue(text(o.value("system_prompt").toString()));
     q.addBindValue(QJsonDocument(SamplingSettings::fromJson(o.value("sampling").toObject()).toJson()).toJson(QJsonDocument::Compact));
     if (!q.exec()) {
         db.rollback();
@@ -544,7 +547,7 @@ qint64 ConversationStore::importJson(const QByteArray& json) {
         insert.addBindValue(id);
         insert.addBindValue(i);
         insert.addBindValue(m.value("role").toString());
-        insert.addBindValue(m.value("content").toString());
+        insert.addBindValue(text(m.value("content").toString()));
         insert.addBindValue(messageStatusName(status));
         insert.addBindValue(stamp(m.value("created_at"), now));
         insert.addBindValue(stamp(m.value("updated_at"), now));
