@@ -31,11 +31,14 @@ public:
     // Strings that end the assistant's turn besides the tokenizer's EOS.
     std::vector<std::string> stopStrings() const;
     const std::string& defaultSystemPrompt() const { return defaultSystem_; }
+    // The rendered text starts with the BOS token's text itself: encode it with addBos = false.
+    // (Llama-2, Llama-3, Mistral, Vicuna).
+    bool rendersBos() const;
 
 private:
     ChatTemplateFamily family_;
     std::string defaultSystem_;
-    bool bosInText_ = false; // the template writes BOS itself (Llama-2, Llama-3, Mistral)
+    bool spaceAfterEos_ = false; // Mistral-7B-Instruct-v0.1 writes "</s> " after a reply
 };
 
 } // namespace parley
