@@ -25,7 +25,7 @@ const QList<QStringList>& migrations() {
         // 0 -> 1: conversations and messages.
         {
             R"(CREATE TABLE conversations (
-                 id INTEGER PRIMARY KEY,
+                 id INTEGER PRIMARY KEY AUTOINCREMENT, -- ids are never reused
                  title TEXT NOT NULL,
                  created_at INTEGER NOT NULL,            -- ms since the Unix epoch, UTC
                  updated_at INTEGER NOT NULL,
@@ -34,7 +34,7 @@ const QList<QStringList>& migrations() {
                  sampling TEXT NOT NULL DEFAULT '{}')    -- JSON, SamplingSettings::toJson
             )",
             R"(CREATE TABLE messages (
-                 id INTEGER PRIMARY KEY,
+                 id INTEGER PRIMARY KEY AUTOINCREMENT, -- ids are never reused
                  conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
                  position INTEGER NOT NULL,
                  role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
