@@ -77,7 +77,7 @@ void ChatController::onModelLoaded(const LoadedModel& info) {
     settings_.setLastModelPath(info.path);
     emit modelChanged(info);
     const QString what = tr("%1 (%2 parameters, %3 on %4, context %5 tokens)")
-                             .arg(info.name, parameterCount(info.parameters), info.precision, info.device)
+                             .arg(ModelManager::displayName(info.path), parameterCount(info.parameters), info.precision, info.device)
                              .arg(info.contextSize);
     if (first && !welcomed_) {
         welcomed_ = true;

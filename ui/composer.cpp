@@ -4,7 +4,10 @@
 #include <QKeyEvent>
 #include <QLabel>
 #include <QPushButton>
+#include <QTextDocument>
 #include <QVBoxLayout>
+
+#include <algorithm>
 
 namespace parley::ui {
 
@@ -41,10 +44,16 @@ Composer::Composer(QWidget* parent) : QWidget(parent) {
     edit_->setObjectName("prompt");
     edit_->setPlaceholderText(tr("Message Parley… (Enter sends, Shift+Enter adds a line)"));
     edit_->setTabChangesFocus(true);
-    const int lineHeight = edit_->fontMetrics().lineSpacing();
-    edit_->setMinimumHeight(lineHeight * 2 + 16);
-    edit_->setMaximumHeight(lineHeight * 8 + 16);
-    edit_->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Preferred);
+    edit_->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
+    // The field grows with what is typed, from two lines up to eight, then scrolls.
+    auto fit = [this] {
+        const int lines = std::clamp(int(edit_->document()->size().height()), 2, 8); // a plain text layout counts lines
+        const QMargins m = edit_->contentsMargins();
+        edit_->setFixedHeight(lines * edit_->fontMetrics().lineSpacing() + int(2 * edit_->document()->documentMargin()) +
+                              m.top() + m.bottom() + 2);
+    };
+    connect(edit_->document(), &QTextDocument::contentsChanged, this, fit);
+    fit();
     send_ = new QPushButton(tr("Send"), this);
     send_->setObjectName("sendButton");
     regenerate_ = new QPushButton(tr("Regenerate"), this);

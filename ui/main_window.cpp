@@ -124,9 +124,10 @@ void MainWindow::buildStatusBar() {
     contextLabel_->setObjectName("contextStatus");
     loadProgress_ = new QProgressBar(this);
     loadProgress_->setRange(0, 100);
-    loadProgress_->setMaximumWidth(160);
+    loadProgress_->setMaximumWidth(260);
+    loadProgress_->setTextVisible(true);
     loadProgress_->hide();
-    statusBar()->addWidget(modelLabel_, 1);
+    statusBar()->addPermanentWidget(modelLabel_, 1); // permanent: passing messages do not hide it
     statusBar()->addPermanentWidget(loadProgress_);
     statusBar()->addPermanentWidget(speedLabel_);
     statusBar()->addPermanentWidget(ttftLabel_);
@@ -170,14 +171,14 @@ void MainWindow::connectController() {
     connect(c, &ChatController::modelLoading, this, [this](double progress, const QString& stage) {
         loadProgress_->setVisible(progress < 1.0);
         loadProgress_->setValue(int(progress * 100));
-        statusBar()->showMessage(stage, progress < 1.0 ? 0 : 3000);
+        loadProgress_->setFormat(stage);
+        loadProgress_->setToolTip(stage);
     });
     connect(c, &ChatController::modelChanged, this, &MainWindow::showModel);
     connect(c, &ChatController::statsChanged, this, &MainWindow::showStats);
     connect(c, &ChatController::notice, this, [this](const QString& text) { chat_->addNotice(text); });
     connect(c, &ChatController::error, this, [this](const QString& text) {
         loadProgress_->hide();
-        statusBar()->showMessage(text, 8000);
         chat_->addNotice("⚠ " + text);
     });
     connect(c, &ChatController::noModelInstalled, this, [this](const QString& dir) {
@@ -209,9 +210,9 @@ void MainWindow::connectController() {
 
 void MainWindow::showModel(const LoadedModel& m) {
     loadProgress_->hide();
-    modelLabel_->setText(tr("%1 · %2 · %3").arg(m.name, m.precision, m.device));
-    modelLabel_->setToolTip(tr("%1\n%2 (%3)\nContext %4 tokens, loaded in %5 s")
-                                .arg(m.path, m.precision, m.reason)
+    modelLabel_->setText(tr("%1 · %2 · %3").arg(ModelManager::displayName(m.path), m.precision, m.device));
+    modelLabel_->setToolTip(tr("%1 (%2)\n%3\n%4: %5\nContext %6 tokens, loaded in %7 s")
+                                .arg(m.name, m.architecture, m.path, m.precision, m.reason)
                                 .arg(m.contextSize)
                                 .arg(m.loadSeconds, 0, 'f', 1));
     contextLabel_->setText(tr("context 0 / %1").arg(m.contextSize));
