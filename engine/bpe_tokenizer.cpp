@@ -67,6 +67,24 @@ std::string bytesOfByteLevelText(std::string_view text) {
     return out;
 }
 
+// Byte length of the white-space character (Unicode White_Space) at pos, or 0.
+size_t whiteSpaceAt(std::string_view text, size_t pos) {
+    if (pos >= text.size()) return 0;
+    const unicode::Utf8Decoded d = unicode::decodeUtf8(text, pos);
+    return d.status == unicode::Utf8Status::Complete && unicode::isWhiteSpace(d.codePoint) ? d.lengthBytes : 0;
+}
+
+// Byte length of the white-space character that ends at `end` (not before `begin`), or 0.
+size_t whiteSpaceBefore(std::string_view text, size_t begin, size_t end) {
+    size_t start = end;
+    while (start > begin && end - start < 4) {
+        --start;
+        if ((static_cast<uint8_t>(text[start]) & 0xC0) != 0x80) break;
+    }
+    const size_t n = whiteSpaceAt(text, start);
+    return start + n == end ? n : 0;
+}
+
 std::string shortened(std::string_view s) {
     return s.size() <= 40 ? std::string(s) : std::string(s.substr(0, 40)) + "...";
 }
@@ -75,8 +93,8 @@ std::string shortened(std::string_view s) {
 
 BpeTokenizer::BpeTokenizer(BpeVocabularySource source)
     : path_(std::move(source.path)), tokens_(std::move(source.tokens)), types_(std::move(source.types)),
-      preTokenizer_(source.preTokenizer), ignoreMerges_(source.ignoreMerges), addPrefixSpace_(source.addPrefixSpace),
-      addBos_(source.addBos) {
+      preTokenizer_(source.preTokenizer), ignoreMerges_(source.ignoreMerges), addPrefixSpace_(source.addPrefixSpace) {
+    addBos_ = source.addBos;
     const size_t n = tokens_.size();
     if (n == 0) throw Error(path_ + ": the tokenizer has no tokens");
     if (n > kMaxVocabulary) throw Error(path_ + ": the tokenizer has " + std::to_string(n) + " tokens, too many");
@@ -109,8 +127,16 @@ BpeTokenizer::BpeTokenizer(BpeVocabularySource source)
         if (types_[id] == BpeTokenType::Control || types_[id] == BpeTokenType::UserDefined)
             added_.push_back({t, static_cast<int32_t>(id), types_[id] == BpeTokenType::Control});
     }
+    auto flag = [&](const std::vector<int32_t>& ids, bool AddedToken::*member) {
+        for (int32_t id : ids)
+            for (AddedToken& a : added_)
+                if (a.id == id) a.*member = true;
+    };
+    flag(source.lstripIds, &AddedToken::lstrip);
+    flag(source.rstripIds, &AddedToken::rstrip);
     std::stable_sort(added_.begin(), added_.end(),
                      [](const AddedToken& a, const AddedToken& b) { return a.text.size() > b.text.size(); });
+    for (const AddedToken& a : added_) addedFirstByte_[static_cast<uint8_t>(a.text[0])] = true;
 
     // Real vocabularies lack some byte symbols (SmolLM2 has none for 21 bytes, mostly ones that
     // never occur in UTF-8); like Hugging Face's BPE without an unknown token, such bytes are
@@ -164,26 +190,34 @@ bool BpeTokenizer::isControl(int32_t id) const {
 
 std::vector<int32_t> BpeTokenizer::encode(std::string_view text, bool addBos, bool parseSpecial) const {
     std::vector<int32_t> out;
-    if (addBos && addBos_ && bos_ >= 0) out.push_back(bos_);
+    if (addBos && bos_ >= 0) out.push_back(bos_);
     // Added tokens first: at each position the longest one that starts there (Hugging Face's
-    // leftmost-longest match); the text between them goes through the pre-tokenizer.
+    // leftmost-longest match); the text between them goes through the pre-tokenizer. An added
+    // token with lstrip/rstrip swallows the white space before/after it.
     size_t segmentStart = 0, pos = 0;
     while (pos < text.size()) {
         const AddedToken* found = nullptr;
-        for (const AddedToken& a : added_) {
-            if (a.control && !parseSpecial) continue;
-            if (text.compare(pos, a.text.size(), a.text) == 0) {
-                found = &a;
-                break; // longest first
+        if (addedFirstByte_[static_cast<uint8_t>(text[pos])]) {
+            for (const AddedToken& a : added_) {
+                if (a.control && !parseSpecial) continue;
+                if (text.compare(pos, a.text.size(), a.text) == 0) {
+                    found = &a;
+                    break; // longest first
+                }
             }
         }
         if (!found) {
             ++pos;
             continue;
         }
-        encodeText(text.substr(segmentStart, pos - segmentStart), out);
+        size_t segmentEnd = pos;
+        if (found->lstrip)
+            while (size_t n = whiteSpaceBefore(text, segmentStart, segmentEnd)) segmentEnd -= n;
+        encodeText(text.substr(segmentStart, segmentEnd - segmentStart), out);
         out.push_back(found->id);
         pos += found->text.size();
+        if (found->rstrip)
+            while (size_t n = whiteSpaceAt(text, pos)) pos += n;
         segmentStart = pos;
     }
     encodeText(text.substr(segmentStart), out);
@@ -193,7 +227,8 @@ std::vector<int32_t> BpeTokenizer::encode(std::string_view text, bool addBos, bo
 void BpeTokenizer::encodeText(std::string_view text, std::vector<int32_t>& out) const {
     if (text.empty()) return;
     if (addPrefixSpace_ && text.front() != ' ') {
-        const std::string spaced = " " + std::string(text);
+        std::string spaced(1, ' ');
+        spaced += text;
         for (std::string_view piece : preTokenize(preTokenizer_, spaced)) encodePiece(piece, out);
         return;
     }
@@ -419,6 +454,8 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::fromJson(const std::string& path) {
                 throw Error(path + ": an added token lacks its content or id");
             const size_t id = place(a["id"], a["content"].get<std::string>());
             src.types[id] = a.value("special", false) ? BpeTokenType::Control : BpeTokenType::UserDefined;
+            if (a.value("lstrip", false)) src.lstripIds.push_back(static_cast<int32_t>(id));
+            if (a.value("rstrip", false)) src.rstripIds.push_back(static_cast<int32_t>(id));
         }
         for (size_t id = 0; id < size; ++id)
             if (!present[id]) throw Error(path + ": no token has id " + std::to_string(id));

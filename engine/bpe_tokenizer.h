@@ -31,6 +31,9 @@ struct BpeVocabularySource {
     bool addPrefixSpace = false;            // HF ByteLevel(add_prefix_space)
     int32_t bos = -1, eos = -1;
     bool addBos = false;
+    // Added tokens that take the white space before (lstrip) or after (rstrip) them along
+    // (tokenizer.json added_tokens flags), by id.
+    std::vector<int32_t> lstripIds, rstripIds;
 };
 
 class BpeTokenizer : public Tokenizer {
@@ -70,14 +73,15 @@ private:
     PreTokenizer preTokenizer_;
     bool ignoreMerges_;
     bool addPrefixSpace_;
-    bool addBos_;
     // Added tokens matched in text before pre-tokenizing: control ones only with parseSpecial.
     struct AddedToken {
         std::string text;
         int32_t id;
         bool control;
+        bool lstrip = false, rstrip = false;
     };
     std::vector<AddedToken> added_; // longest first
+    std::array<bool, 256> addedFirstByte_{}; // quick rejection while scanning text
 };
 
 } // namespace parley

@@ -18,8 +18,10 @@ std::vector<ChatMessage> ChatSession::withSystem() const {
 
 std::vector<int32_t> ChatSession::promptTokens() const {
     const Tokenizer& tok = model_.tokenizer();
-    std::string text = model_.chatTemplate().render(withSystem(), /*addAssistantStart=*/true);
-    return tok.encode(text, tok.addsBosByDefault(), /*parseSpecial=*/true);
+    const ChatTemplate& tmpl = model_.chatTemplate();
+    std::string text = tmpl.render(withSystem(), /*addAssistantStart=*/true);
+    // Templates of the Llama-2/3, Mistral and Vicuna families write BOS into the text themselves.
+    return tok.encode(text, tok.addsBosByDefault() && !tmpl.rendersBos(), /*parseSpecial=*/true);
 }
 
 GenerateResult ChatSession::reply(const std::string& userText, const SamplingParams& sampling, GenerateOptions options,

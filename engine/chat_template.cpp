@@ -12,6 +12,9 @@
 
 #include "engine/unicode.h"
 
+#include <initializer_list>
+#include <string_view>
+
 namespace parley {
 
 namespace {
@@ -43,28 +46,33 @@ std::string pythonStrip(const std::string& s) {
 // The system prompt a ChatML template writes when the conversation has none: the literal
 // between "<|im_start|>system\n" and "<|im_end|>" in a Jinja string (SmolLM2, Qwen2).
 std::string chatMlDefaultSystem(const std::string& tmpl) {
-    for (const char* opener : {"<|im_start|>system\\n", "<|im_start|>system\n"}) {
-        const size_t at = tmpl.find(opener);
-        if (at == std::string::npos) continue;
-        const size_t from = at + std::string(opener).size();
-        const size_t to = tmpl.find("<|im_end|>", from);
-        if (to == std::string::npos) continue;
-        const std::string literal = tmpl.substr(from, to - from);
-        // An expression (messages[0]['content'], a variable) is no default prompt.
-        if (literal.find_first_of("'\"{}+") != std::string::npos) continue;
-        // Undo the Jinja string escapes a prompt may use.
-        std::string text;
-        for (size_t i = 0; i < literal.size(); ++i) {
-            if (literal[i] == '\\' && i + 1 < literal.size()) {
-                const char e = literal[++i];
-                text += e == 'n' ? '\n' : e == 't' ? '\t' : e;
-            } else {
-                text += literal[i];
+    for (const std::string opener : {"<|im_start|>system\\n", "<|im_start|>system\n"}) {
+        for (size_t at = tmpl.find(opener); at != std::string::npos; at = tmpl.find(opener, at + 1)) {
+            const size_t from = at + opener.size();
+            const size_t to = tmpl.find("<|im_end|>", from);
+            if (to == std::string::npos) break;
+            const std::string literal = tmpl.substr(from, to - from);
+            // An expression (messages[0]['content'], a variable) is no default prompt.
+            if (literal.empty() || literal.find_first_of("'\"{}+") != std::string::npos) continue;
+            // Undo the Jinja string escapes a prompt may use.
+            std::string text;
+            for (size_t i = 0; i < literal.size(); ++i) {
+                if (literal[i] == '\\' && i + 1 < literal.size()) {
+                    const char e = literal[++i];
+                    text += e == 'n' ? '\n' : e == 't' ? '\t' : e;
+                } else {
+                    text += literal[i];
+                }
             }
+            return text;
         }
-        return text;
     }
     return {};
+}
+
+// Appends the parts in order (no temporaries from chained operator+).
+void add(std::string& out, std::initializer_list<std::string_view> parts) {
+    for (std::string_view p : parts) out += p;
 }
 
 } // namespace
@@ -115,8 +123,8 @@ std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, bool 
     switch (family_) {
     case ChatTemplateFamily::ChatML:
         if (!defaultSystem_.empty() && !hasSystem && !messages.empty())
-            out += "<|im_start|>system\n" + defaultSystem_ + "<|im_end|>\n";
-        for (const ChatMessage& m : messages) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
+            add(out, {"<|im_start|>system\n", defaultSystem_, "<|im_end|>\n"});
+        for (const ChatMessage& m : messages) add(out, {"<|im_start|>", m.role, "\n", m.content, "<|im_end|>\n"});
         if (addAssistantStart) out += "<|im_start|>assistant\n";
         break;
     case ChatTemplateFamily::Llama2:
@@ -125,15 +133,15 @@ std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, bool 
         for (size_t i = firstTurn; i < messages.size(); ++i) {
             std::string content = messages[i].content;
             if (i == firstTurn && hasSystem)
-                content = "<<SYS>>\n" + messages.front().content + "\n<</SYS>>\n\n" + content;
-            if (messages[i].role == "user") out += "<s>[INST] " + pythonStrip(content) + " [/INST]";
-            else if (messages[i].role == "assistant") out += " " + pythonStrip(content) + " </s>";
+                content = std::string("<<SYS>>\n") + messages.front().content + "\n<</SYS>>\n\n" + content;
+            if (messages[i].role == "user") add(out, {"<s>[INST] ", pythonStrip(content), " [/INST]"});
+            else if (messages[i].role == "assistant") add(out, {" ", pythonStrip(content), " </s>"});
         }
         break;
     case ChatTemplateFamily::Llama3:
         out += "<|begin_of_text|>";
         for (const ChatMessage& m : messages)
-            out += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n" + pythonStrip(m.content) + "<|eot_id|>";
+            add(out, {"<|start_header_id|>", m.role, "<|end_header_id|>\n\n", pythonStrip(m.content), "<|eot_id|>"});
         if (addAssistantStart) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
         break;
     case ChatTemplateFamily::Mistral: {
@@ -142,22 +150,25 @@ std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, bool 
         out += "<s>";
         for (size_t i = firstTurn; i < messages.size(); ++i) {
             std::string content = messages[i].content;
-            if (i == firstTurn && hasSystem) content = messages.front().content + "\n\n" + content;
-            if (messages[i].role == "user") out += "[INST] " + content + " [/INST]";
-            else if (messages[i].role == "assistant") out += content + (spaceAfterEos_ ? "</s> " : "</s>");
+            if (i == firstTurn && hasSystem) content = std::string(messages.front().content) + "\n\n" + content;
+            if (messages[i].role == "user") add(out, {"[INST] ", content, " [/INST]"});
+            else if (messages[i].role == "assistant") add(out, {content, spaceAfterEos_ ? "</s> " : "</s>"});
         }
         break;
     }
     case ChatTemplateFamily::Vicuna:
         for (size_t i = firstTurn; i < messages.size(); ++i) {
-            if (i == firstTurn) out += "<s>" + (hasSystem ? pythonStrip(messages.front().content) + "\n\n" : std::string());
-            if (messages[i].role == "user") out += "USER: " + pythonStrip(messages[i].content) + "\n";
-            else if (messages[i].role == "assistant") out += "ASSISTANT: " + pythonStrip(messages[i].content) + "</s>\n";
+            if (i == firstTurn) {
+                out += "<s>";
+                if (hasSystem) add(out, {pythonStrip(messages.front().content), "\n\n"});
+            }
+            if (messages[i].role == "user") add(out, {"USER: ", pythonStrip(messages[i].content), "\n"});
+            else if (messages[i].role == "assistant") add(out, {"ASSISTANT: ", pythonStrip(messages[i].content), "</s>\n"});
         }
         if (addAssistantStart) out += "ASSISTANT:";
         break;
     case ChatTemplateFamily::Zephyr:
-        for (const ChatMessage& m : messages) out += "<|" + m.role + "|>\n" + m.content + "</s>\n";
+        for (const ChatMessage& m : messages) add(out, {"<|", m.role, "|>\n", m.content, "</s>\n"});
         if (addAssistantStart && !messages.empty()) out += "<|assistant|>\n";
         break;
     case ChatTemplateFamily::Plain:

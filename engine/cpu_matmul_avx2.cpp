@@ -36,7 +36,11 @@ bool haveAvx2Kernels() { return true; }
 
 bool avx2Handles(const WeightMatrix& W) {
     if (W.precision == Precision::FP16) return true;
-    return W.groupSize == 16 || W.groupSize % 32 == 0;
+    // 16, or 32 times a power of two (the kernel finds a block's group by a shift).
+    if (W.groupSize == 16) return true;
+    if (W.groupSize % 32 != 0) return false;
+    const int blocksPerGroup = W.groupSize / 32;
+    return (blocksPerGroup & (blocksPerGroup - 1)) == 0;
 }
 
 namespace {
@@ -56,7 +60,7 @@ inline void halvesToFloats(const uint16_t* h, float* f, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(f + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
-    for (; i < n; ++i) f[i] = halfToFloat(h[i]);
+    for (; i < n; ++i) f[i] = _cvtsh_ss(h[i]);
 }
 
 inline float dotFloats(const float* a, const float* b, int64_t n) {
@@ -160,28 +164,23 @@ void fp16Rows(const WeightMatrix& W, const float* x, int64_t nTokens, float* y, 
 // ---------------------------------------------------------------------------------------------
 // INT8 / INT4.
 
-// Per row of a tile: its group scales spread to one float per "unit" of the kernel (32 values,
-// or 16 with 16-wide groups) and, for INT4, its group minimums as floats.
+// A row tile's group scales and (INT4) minimums as floats: [kRowTile][groups] each.
 struct RowScales {
-    std::vector<float> unitScale; // [kRowTile][units]
-    std::vector<float> groupMin;  // [kRowTile][groups]
-    std::vector<float> groupScale; // [groups] scratch
+    std::vector<float> scale;
+    std::vector<float> min;
 };
 
-void prepareRowScales(const WeightMatrix& W, int64_t r, int k, int64_t units, int unitSize, RowScales& rs) {
+void prepareRowScales(const WeightMatrix& W, int64_t r, int k, RowScales& rs) {
     const int64_t groups = W.groupsPerRow();
-    rs.groupScale.resize(size_t(groups));
-    halvesToFloats(W.scales.data() + r * groups, rs.groupScale.data(), groups);
-    float* us = rs.unitScale.data() + k * units;
-    for (int64_t u = 0; u < units; ++u) us[u] = rs.groupScale[size_t(u * unitSize / W.groupSize)];
-    if (W.precision == Precision::INT4) halvesToFloats(W.mins.data() + r * groups, rs.groupMin.data() + k * groups, groups);
+    halvesToFloats(W.scales.data() + r * groups, rs.scale.data() + k * groups, groups);
+    if (W.precision == Precision::INT4) halvesToFloats(W.mins.data() + r * groups, rs.min.data() + k * groups, groups);
 }
 
-// R rows x T tokens over the whole blocks of 32. Pairs: 16-wide groups, two scales per block.
-// unitScale[r], groupMin[r]: row r0 + r's scales per unit and minimums per group (RowScales).
+// groupScale[r], groupMin[r]: row r0 + r's group scales and minimums as floats (RowScales).
+// Pairs: 16-wide groups, two per block; otherwise a group is 2^groupShift blocks.
 template <bool Int4, bool Pairs, int R, int T>
-void intTile(const WeightMatrix& W, int64_t r0, const float* const* unitScale, const float* const* groupMin,
-             const QuantizedActivations& qa, int64_t t0, float out[kRowTile][2]) {
+void intTile(const WeightMatrix& W, int64_t r0, const float* const* groupScale, const float* const* groupMin,
+             int groupShift, const QuantizedActivations& qa, int64_t t0, float out[kRowTile][2]) {
     const int64_t blocks = qa.blocks;
     const int64_t cols = W.cols;
     const __m256i ones = _mm256_set1_epi16(1);
@@ -191,44 +190,56 @@ void intTile(const WeightMatrix& W, int64_t r0, const float* const* unitScale, c
     // odd ones in the high 128): lanes 0, 1, 4, 5 hold elements below 16.
     const __m256i pairLanes = Int4 ? _mm256_setr_epi32(0, 0, 1, 1, 0, 0, 1, 1) : _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
 
-    __m256 acc[R][T];
-    for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+    // Row and token base pointers, hoisted so the loop below only indexes by block.
+    const uint8_t* wRow[R];
+    const float* scaleRow[R];
+    for (int r = 0; r < R; ++r) {
+        wRow[r] = Int4 ? W.q4.data() + (r0 + r) * (cols / 2) : reinterpret_cast<const uint8_t*>(W.q8.data()) + (r0 + r) * cols;
+        scaleRow[r] = groupScale[r];
+    }
+    const int8_t* xRow[T];
+    const float* dRow[T];
+    for (int t = 0; t < T; ++t) {
+        xRow[t] = qa.q.data() + (t0 + t) * blocks * 32;
+        dRow[t] = qa.d.data() + (t0 + t) * blocks;
+    }
+
+    __m256 acc[R * T];
+    for (int i = 0; i < R * T; ++i) acc[i] = _mm256_setzero_ps();
 
     for (int64_t b = 0; b < blocks; ++b) {
         __m256i w[R];
+        __m256 scale[R];
 #pragma GCC unroll 4
         for (int r = 0; r < R; ++r) {
             if constexpr (Int4) {
-                const __m128i bytes =
-                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(W.q4.data() + (r0 + r) * (cols / 2) + b * 16));
+                const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wRow[r] + b * 16));
                 w[r] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(bytes, 4), bytes), lowNibbles);
             } else {
-                w[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(W.q8.data() + (r0 + r) * cols + b * 32));
+                w[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wRow[r] + b * 32));
+            }
+            if constexpr (Pairs) {
+                const __m128 two = _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scaleRow[r] + 2 * b)));
+                scale[r] = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(two), pairLanes);
+            } else {
+                scale[r] = _mm256_broadcast_ss(scaleRow[r] + (b >> groupShift));
             }
         }
 #pragma GCC unroll 2
         for (int t = 0; t < T; ++t) {
-            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa.q.data() + ((t0 + t) * blocks + b) * 32));
-            const __m256 dx = _mm256_broadcast_ss(qa.d.data() + (t0 + t) * blocks + b);
+            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xRow[t] + b * 32));
+            const __m256 dx = _mm256_broadcast_ss(dRow[t] + b);
 #pragma GCC unroll 4
             for (int r = 0; r < R; ++r) {
                 __m256i products;
                 if constexpr (Int4) {
                     products = _mm256_maddubs_epi16(w[r], xv); // q in [0, 15]: unsigned
                 } else {
-                    // signed x signed: |w| (unsigned, 128 for -128 still right) times x with w's sign
+                    // signed x signed: |w| (unsigned; 128 for -128 is still right) times x with w's sign
                     products = _mm256_maddubs_epi16(_mm256_abs_epi8(w[r]), _mm256_sign_epi8(xv, w[r]));
                 }
                 const __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(products, ones));
-                __m256 scale;
-                if constexpr (Pairs) {
-                    const __m128 two = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(unitScale[r] + 2 * b)));
-                    scale = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(two), pairLanes);
-                } else {
-                    scale = _mm256_broadcast_ss(unitScale[r] + b);
-                }
-                acc[r][t] = _mm256_fmadd_ps(sums, _mm256_mul_ps(scale, dx), acc[r][t]);
+                acc[r * T + t] = _mm256_fmadd_ps(sums, _mm256_mul_ps(scale[r], dx), acc[r * T + t]);
             }
         }
     }
@@ -236,7 +247,7 @@ void intTile(const WeightMatrix& W, int64_t r0, const float* const* unitScale, c
     const int64_t groups = qa.groups; // INT4: whole groups covered by whole blocks
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < T; ++t) {
-            float s = hsum(acc[r][t]);
+            float s = hsum(acc[r * T + t]);
             if constexpr (Int4)
                 s += dotFloats(groupMin[r], qa.groupSum.data() + (t0 + t) * groups, groups);
             out[r][t] = s;
@@ -265,35 +276,36 @@ float tailDot(const WeightMatrix& W, int64_t r, int64_t c0, const float* xt) {
 template <bool Int4, bool Pairs>
 void intRows(const WeightMatrix& W, const float* x, const QuantizedActivations& qa, int64_t nTokens, float* y,
              int64_t rowBegin, int64_t rowEnd) {
-    const int unitSize = Pairs ? 16 : 32;
-    const int64_t units = qa.blocks * (32 / unitSize);
+    const int64_t groups = W.groupsPerRow();
+    int groupShift = 0;
+    while ((32 << groupShift) < W.groupSize) ++groupShift;
     thread_local RowScales rs;
-    rs.unitScale.resize(size_t(kRowTile * units));
-    rs.groupMin.resize(size_t(kRowTile * W.groupsPerRow()));
+    rs.scale.resize(size_t(kRowTile * groups));
+    rs.min.resize(size_t(kRowTile * groups));
     const int64_t tailStart = qa.blocks * 32;
-    const float* unitScale[kRowTile];
+    const float* groupScale[kRowTile];
     const float* groupMin[kRowTile];
     for (int k = 0; k < kRowTile; ++k) {
-        unitScale[k] = rs.unitScale.data() + k * units;
-        groupMin[k] = rs.groupMin.data() + k * W.groupsPerRow();
+        groupScale[k] = rs.scale.data() + k * groups;
+        groupMin[k] = rs.min.data() + k * groups;
     }
     float out[kRowTile][2];
     for (int64_t t0 = 0; t0 < nTokens; t0 += kTokenTile) {
         const int64_t t1 = std::min(nTokens, t0 + kTokenTile);
         for (int64_t r = rowBegin; r < rowEnd; r += kRowTile) {
             const int R = int(std::min<int64_t>(kRowTile, rowEnd - r));
-            for (int k = 0; k < R; ++k) prepareRowScales(W, r + k, k, units, unitSize, rs);
+            for (int k = 0; k < R; ++k) prepareRowScales(W, r + k, k, rs);
             for (int64_t t = t0; t < t1; t += 2) {
                 const int T = int(std::min<int64_t>(2, t1 - t));
                 if (R == kRowTile) {
-                    if (T == 2) intTile<Int4, Pairs, kRowTile, 2>(W, r, unitScale, groupMin, qa, t, out);
-                    else intTile<Int4, Pairs, kRowTile, 1>(W, r, unitScale, groupMin, qa, t, out);
+                    if (T == 2) intTile<Int4, Pairs, kRowTile, 2>(W, r, groupScale, groupMin, groupShift, qa, t, out);
+                    else intTile<Int4, Pairs, kRowTile, 1>(W, r, groupScale, groupMin, groupShift, qa, t, out);
                 } else {
                     // Fewer than 4 rows left: one row at a time.
                     for (int k = 0; k < R; ++k) {
                         float one[kRowTile][2] = {};
-                        if (T == 2) intTile<Int4, Pairs, 1, 2>(W, r + k, unitScale + k, groupMin + k, qa, t, one);
-                        else intTile<Int4, Pairs, 1, 1>(W, r + k, unitScale + k, groupMin + k, qa, t, one);
+                        if (T == 2) intTile<Int4, Pairs, 1, 2>(W, r + k, groupScale + k, groupMin + k, groupShift, qa, t, one);
+                        else intTile<Int4, Pairs, 1, 1>(W, r + k, groupScale + k, groupMin + k, groupShift, qa, t, one);
                         out[k][0] = one[0][0];
                         out[k][1] = one[0][1];
                     }

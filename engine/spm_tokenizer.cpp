@@ -135,7 +135,8 @@ int hexDigit(char c) {
 } // namespace
 
 SpmTokenizer::SpmTokenizer(const std::string& path, const std::string& serializedModelProto, bool addBos)
-    : path_(path), processor_(std::make_unique<sentencepiece::SentencePieceProcessor>()), addBos_(addBos) {
+    : path_(path), processor_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
+    addBos_ = addBos;
     const auto status = processor_->LoadFromSerializedProto(serializedModelProto);
     if (!status.ok()) throw Error(path + ": not a usable SentencePiece model (" + status.ToString() + ")");
     const int n = processor_->GetPieceSize();
@@ -318,7 +319,7 @@ void SpmTokenizer::encodeText(std::string_view text, std::vector<int32_t>& out) 
 
 std::vector<int32_t> SpmTokenizer::encode(std::string_view text, bool addBos, bool parseSpecial) const {
     std::vector<int32_t> out;
-    if (addBos && addBos_ && bos_ >= 0) out.push_back(bos_);
+    if (addBos && bos_ >= 0) out.push_back(bos_);
     if (!parseSpecial) {
         encodeText(text, out);
         return out;

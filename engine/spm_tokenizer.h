@@ -45,7 +45,6 @@ private:
     std::vector<std::string> pieces_;
     std::vector<std::string> bytes_;
     std::vector<bool> control_;
-    bool addBos_;
     struct SpecialPiece {
         std::string text;
         int32_t id;

@@ -21,7 +21,10 @@ public:
 
     int size() const { return static_cast<int>(workers_.size()) + 1; }
     // Calls fn(begin, end) on disjoint chunks covering [0, n), on all threads including the
-    // caller's, and returns when every chunk is done. Chunks are multiples of `grain` items.
+    // caller's, and returns when every chunk is done. Chunks are multiples of `grain` items
+    // (the last may be shorter). The first exception fn throws is rethrown here once all chunks
+    // are done. A parallelFor called from inside a chunk runs inline on that thread. Calls from
+    // several threads are taken one at a time.
     void parallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
 private:

@@ -22,9 +22,11 @@ class Tokenizer {
 public:
     virtual ~Tokenizer() = default;
 
-    // Ids for text. addBos prepends the BOS token where the vocabulary has one. With
-    // parseSpecial, the text of special/added tokens ("<|im_start|>") becomes those tokens, as
-    // chat templates need; without it such text is tokenized as ordinary characters.
+    // Ids for text. addBos prepends the BOS token where the vocabulary has one (whether the
+    // model wants it: addsBosByDefault()). With parseSpecial, the text of special/control tokens
+    // ("<|im_start|>", "<s>") becomes those tokens, as chat templates need; without it such text
+    // is tokenized as ordinary characters. Non-special added tokens (user-defined) are always
+    // matched, as Hugging Face and SentencePiece do.
     virtual std::vector<int32_t> encode(std::string_view text, bool addBos, bool parseSpecial) const = 0;
     // The bytes a token stands for in running text: SPM's U+2581 becomes a space, byte-fallback
     // pieces <0xNN> become that byte, BPE byte symbols become their bytes. Control tokens (BOS,
@@ -40,7 +42,8 @@ public:
     int32_t bos() const { return bos_; } // -1 where there is none
     int32_t eos() const { return eos_; }
     // Whether the model expects BOS before a text (GGUF tokenizer.ggml.add_bos_token,
-    // tokenizer_config.json add_bos_token; SentencePiece LLaMA vocabularies do by default).
+    // tokenizer.json's post-processor or tokenizer_config.json add_bos_token; a tokenizer.model
+    // and GGUF SentencePiece vocabularies without the key do).
     bool addsBosByDefault() const { return addBos_ && bos_ >= 0; }
     // SPM: decoding the first piece of a text drops the space its leading U+2581 stands for.
     bool stripsLeadingSpace() const { return kind() == TokenizerKind::SentencePiece && addSpacePrefix_; }

@@ -11,6 +11,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
+#include <functional>
+#include <thread>
+
+#if defined(__AVX2__) || defined(__F16C__)
+#include <immintrin.h>
+#endif
 
 namespace parley {
 
@@ -300,17 +307,95 @@ static WeightMatrix emptyMatrix(int64_t rows, int64_t cols, Precision p, int gro
     return m;
 }
 
+// Group statistics and rounding, with AVX2 where the build has it. Both versions give identical
+// results: the same float operations, and vroundps in round-to-nearest-even mode is nearbyint.
+static inline bool allFinite(const float* x, int64_t n) {
+    int64_t i = 0;
+#if defined(__AVX2__)
+    const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 inf = _mm256_set1_ps(INFINITY);
+    for (; i + 8 <= n; i += 8) {
+        // |x| < inf is false for inf and NaN
+        const __m256 lt = _mm256_cmp_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), absMask), inf, _CMP_LT_OQ);
+        if (_mm256_movemask_ps(lt) != 0xff) return false;
+    }
+#endif
+    for (; i < n; ++i)
+        if (!std::isfinite(x[i])) return false;
+    return true;
+}
+
+static inline void minMaxAbs(const float* x, int n, float& lo, float& hi, float& maxAbs) {
+    int i = 0;
+    lo = x[0];
+    hi = x[0];
+#if defined(__AVX2__)
+    if (n >= 8) {
+        __m256 vlo = _mm256_loadu_ps(x), vhi = vlo;
+        for (i = 8; i + 8 <= n; i += 8) {
+            const __m256 v = _mm256_loadu_ps(x + i);
+            vlo = _mm256_min_ps(vlo, v);
+            vhi = _mm256_max_ps(vhi, v);
+        }
+        float l[8], h[8];
+        _mm256_storeu_ps(l, vlo);
+        _mm256_storeu_ps(h, vhi);
+        for (int k = 0; k < 8; ++k) {
+            lo = std::min(lo, l[k]);
+            hi = std::max(hi, h[k]);
+        }
+    }
+#endif
+    for (; i < n; ++i) {
+        lo = std::min(lo, x[i]);
+        hi = std::max(hi, x[i]);
+    }
+    maxAbs = std::max(std::fabs(lo), std::fabs(hi));
+}
+
+// q[k] = clamp(nearbyint((x[k] - offset) * inv), lo, hi) for k < n.
+static inline void roundScaled(const float* x, int n, float offset, float inv, float lo, float hi, int32_t* q) {
+    int i = 0;
+#if defined(__AVX2__)
+    const __m256 vo = _mm256_set1_ps(offset), vi = _mm256_set1_ps(inv);
+    const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vo), vi);
+        v = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        v = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), _mm256_cvtps_epi32(v));
+    }
+#endif
+    for (; i < n; ++i) q[i] = int32_t(std::clamp(std::nearbyint((x[i] - offset) * inv), lo, hi));
+}
+
+static inline void floatsToHalves(const float* x, uint16_t* h, int64_t n) {
+    int64_t i = 0;
+#if defined(__F16C__)
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(h + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#endif
+    for (; i < n; ++i) h[i] = floatToHalf(x[i]);
+}
+
 // Quantizes one row of floats w[cols] into row r of m (shape and storage already set up).
 static void quantizeRowInto(WeightMatrix& m, int64_t r, const float* w, const std::string& what) {
     const int64_t cols = m.cols;
-    for (int64_t c = 0; c < cols; ++c)
-        if (!std::isfinite(w[c]))
-            throw Error(what + ": weight at row " + std::to_string(r) + ", column " + std::to_string(c) +
-                        " is not a finite number");
+    if (!allFinite(w, cols)) {
+        int64_t c = 0;
+        while (std::isfinite(w[c])) ++c;
+        throw Error(what + ": weight at row " + std::to_string(r) + ", column " + std::to_string(c) +
+                    " is not a finite number");
+    }
     switch (m.precision) {
     case Precision::FP16: {
         uint16_t* h = m.f16.data() + r * cols;
-        for (int64_t c = 0; c < cols; ++c) h[c] = floatToHalf(w[c]);
+        floatsToHalves(w, h, cols);
+        for (int64_t c = 0; c < cols; ++c)
+            if ((h[c] & 0x7c00) == 0x7c00)
+                throw Error(what + ": weight " + std::to_string(w[c]) + " at row " + std::to_string(r) + ", column " +
+                            std::to_string(c) + " is beyond the FP16 range");
         return;
     }
     case Precision::INT8: {
@@ -318,10 +403,11 @@ static void quantizeRowInto(WeightMatrix& m, int64_t r, const float* w, const st
         const int gs = m.groupSize;
         const int64_t groups = m.groupsPerRow();
         int8_t* q = m.q8.data() + r * cols;
+        std::vector<int32_t> qi(static_cast<size_t>(gs));
         for (int64_t g = 0; g < groups; ++g) {
             const float* x = w + g * gs;
-            float maxAbs = 0;
-            for (int k = 0; k < gs; ++k) maxAbs = std::max(maxAbs, std::fabs(x[k]));
+            float lo, hi, maxAbs;
+            minMaxAbs(x, gs, lo, hi, maxAbs);
             const uint16_t scaleBits = floatToHalf(maxAbs / 127.0f);
             const float scale = halfToFloat(scaleBits);
             if (!std::isfinite(scale))
@@ -330,10 +416,8 @@ static void quantizeRowInto(WeightMatrix& m, int64_t r, const float* w, const st
             // Quantize against the stored (FP16-rounded) scale so rounding is to the nearest
             // value that dequantization can really produce.
             const float inv = scale > 0 ? 1.0f / scale : 0.0f;
-            for (int k = 0; k < gs; ++k) {
-                const float v = std::nearbyint(x[k] * inv);
-                q[g * gs + k] = int8_t(std::clamp(v, -127.0f, 127.0f));
-            }
+            roundScaled(x, gs, 0.0f, inv, -127.0f, 127.0f, qi.data());
+            for (int k = 0; k < gs; ++k) q[g * gs + k] = int8_t(qi[size_t(k)]);
         }
         return;
     }
@@ -342,13 +426,11 @@ static void quantizeRowInto(WeightMatrix& m, int64_t r, const float* w, const st
         const int gs = m.groupSize;
         const int64_t groups = m.groupsPerRow();
         uint8_t* q = m.q4.data() + r * (cols / 2);
+        std::vector<int32_t> qi(static_cast<size_t>(gs));
         for (int64_t g = 0; g < groups; ++g) {
             const float* x = w + g * gs;
-            float lo = x[0], hi = x[0];
-            for (int k = 1; k < gs; ++k) {
-                lo = std::min(lo, x[k]);
-                hi = std::max(hi, x[k]);
-            }
+            float lo, hi, maxAbs;
+            minMaxAbs(x, gs, lo, hi, maxAbs);
             const uint16_t minBits = floatToHalf(lo);
             const uint16_t scaleBits = floatToHalf((hi - lo) / 15.0f);
             const float minH = halfToFloat(minBits), scale = halfToFloat(scaleBits);
@@ -357,15 +439,43 @@ static void quantizeRowInto(WeightMatrix& m, int64_t r, const float* w, const st
             m.scales[r * groups + g] = scaleBits;
             m.mins[r * groups + g] = minBits;
             const float inv = scale > 0 ? 1.0f / scale : 0.0f; // a constant group: every q is 0
-            for (int k = 0; k < gs; k += 2) {
-                const float v0 = std::clamp(std::nearbyint((x[k] - minH) * inv), 0.0f, 15.0f);
-                const float v1 = std::clamp(std::nearbyint((x[k + 1] - minH) * inv), 0.0f, 15.0f);
-                q[(g * gs + k) / 2] = uint8_t(uint8_t(v0) | (uint8_t(v1) << 4));
-            }
+            roundScaled(x, gs, minH, inv, 0.0f, 15.0f, qi.data());
+            for (int k = 0; k < gs; k += 2)
+                q[(g * gs + k) / 2] = uint8_t(qi[size_t(k)] | (qi[size_t(k + 1)] << 4));
         }
         return;
     }
     }
+}
+
+// Runs fn(begin, end) over row ranges covering [0, rows): on several threads for big matrices
+// (loading a 7B model converts billions of weights), on the caller's alone for small ones.
+// The first exception any range throws is rethrown here.
+static void forRowRanges(int64_t rows, int64_t cols, const std::function<void(int64_t, int64_t)>& fn) {
+    const int64_t threads = std::min<int64_t>(std::max(1u, std::thread::hardware_concurrency()), 16);
+    if (threads == 1 || rows * cols < (int64_t(1) << 20) || rows < 2 * threads) {
+        fn(0, rows);
+        return;
+    }
+    std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
+    std::vector<std::thread> pool;
+    const int64_t per = (rows + threads - 1) / threads;
+    for (int64_t k = 1; k < threads; ++k)
+        pool.emplace_back([&, k] {
+            try {
+                fn(std::min(rows, k * per), std::min(rows, (k + 1) * per));
+            } catch (...) {
+                errors[size_t(k)] = std::current_exception();
+            }
+        });
+    try {
+        fn(0, std::min(rows, per));
+    } catch (...) {
+        errors[0] = std::current_exception();
+    }
+    for (std::thread& t : pool) t.join();
+    for (const std::exception_ptr& e : errors)
+        if (e) std::rethrow_exception(e);
 }
 
 WeightMatrix quantizeMatrix(const float* w, int64_t rows, int64_t cols, Precision p, int groupSize) {
@@ -373,7 +483,9 @@ WeightMatrix quantizeMatrix(const float* w, int64_t rows, int64_t cols, Precisio
     checkShape(rows, cols, p, groupSize, what);
     if (!w) throw Error(what + ": no data");
     WeightMatrix m = emptyMatrix(rows, cols, p, groupSize);
-    for (int64_t r = 0; r < rows; ++r) quantizeRowInto(m, r, w + r * cols, what);
+    forRowRanges(rows, cols, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) quantizeRowInto(m, r, w + r * cols, what);
+    });
     return m;
 }
 
@@ -519,18 +631,23 @@ WeightMatrix toWeightMatrix(const TensorView& t, const QuantizeOptions& opt) {
     if (naturalFormat(t.type, natural, naturalGroup) && natural == opt.precision &&
         (!opt.forceGroupSize || natural == Precision::FP16 || groupSize == naturalGroup)) {
         WeightMatrix m = emptyMatrix(rows, cols, natural, naturalGroup);
-        for (int64_t r = 0; r < rows; ++r) convertRowExact(t, t.data + r * rowBytes, m, r);
+        forRowRanges(rows, cols, [&](int64_t begin, int64_t end) {
+            for (int64_t r = begin; r < end; ++r) convertRowExact(t, t.data + r * rowBytes, m, r);
+        });
         return m;
     }
 
     // Everything else goes through float, one row at a time.
     checkShape(rows, cols, opt.precision, groupSize, tensorLabel(t));
     WeightMatrix m = emptyMatrix(rows, cols, opt.precision, groupSize);
-    std::vector<float> row(static_cast<size_t>(cols));
-    for (int64_t r = 0; r < rows; ++r) {
-        dequantize(t.type, t.data + r * rowBytes, row.data(), cols);
-        quantizeRowInto(m, r, row.data(), tensorLabel(t));
-    }
+    const std::string label = tensorLabel(t);
+    forRowRanges(rows, cols, [&](int64_t begin, int64_t end) {
+        std::vector<float> row(static_cast<size_t>(cols));
+        for (int64_t r = begin; r < end; ++r) {
+            dequantize(t.type, t.data + r * rowBytes, row.data(), cols);
+            quantizeRowInto(m, r, row.data(), label);
+        }
+    });
     return m;
 }
 

@@ -79,7 +79,9 @@ private slots:
             {Precision::INT8, 32, 5, 96},    {Precision::INT8, 16, 9, 48},    {Precision::INT8, 128, 70, 384},
             {Precision::INT4, 16, 37, 256},  {Precision::INT4, 32, 37, 256},  {Precision::INT4, 128, 37, 256},
             {Precision::INT4, 32, 5, 96},    {Precision::INT4, 16, 9, 48},    {Precision::INT4, 128, 70, 384},
-            {Precision::INT4, 64, 16, 576},
+            {Precision::INT4, 64, 16, 576},  {Precision::INT8, 64, 6, 192},    // groups of 2 blocks
+            {Precision::INT8, 16, 3, 16},    {Precision::INT4, 16, 3, 16},    // no whole block of 32
+            {Precision::INT4, 96, 5, 192},   {Precision::INT8, 8, 4, 40},     // portable fallback
         };
         for (const Case& c : cases)
             QTest::newRow(qPrintable(QString("%1 g%2 %3x%4").arg(precisionName(c.p)).arg(c.g).arg(c.rows).arg(c.cols)))

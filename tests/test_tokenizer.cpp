@@ -44,6 +44,16 @@ std::string llama2ModelPath() {
     return fileExists(p) ? p : std::string();
 }
 
+// Loaded once and shared by the tests that only use them (loading has its own tests).
+const Tokenizer& smolJson() {
+    static std::unique_ptr<Tokenizer> tok = Tokenizer::fromPath(dataPath("smollm2/tokenizer.json"));
+    return *tok;
+}
+const Tokenizer& llama2() {
+    static std::unique_ptr<Tokenizer> tok = Tokenizer::fromPath(llama2ModelPath());
+    return *tok;
+}
+
 std::vector<int32_t> idsOf(const json& j) { return j.get<std::vector<int32_t>>(); }
 
 QString describe(const std::string& text, const std::vector<int32_t>& got, const std::vector<int32_t>& want) {
@@ -320,6 +330,7 @@ private slots:
         QCOMPARE(tok->vocabSize(), 32000);
         QCOMPARE(tok->bos(), 1);
         QCOMPARE(tok->eos(), 2);
+        QVERIFY(tok->addsBosByDefault());
         QVERIFY(tok->stripsLeadingSpace());
         expectGoldens(*tok, "llama2_goldens.jsonl");
     }
@@ -331,14 +342,43 @@ private slots:
         QCOMPARE(tok->vocabSize(), 32000);
         QCOMPARE(tok->bos(), 1);
         QCOMPARE(tok->eos(), 2);
+        QVERIFY(tok->addsBosByDefault());
         QVERIFY(tok->stripsLeadingSpace());
         expectGoldens(*tok, "llama2_goldens.jsonl");
         // Same pieces, types and bytes as the .model file.
-        auto fromModel = Tokenizer::fromPath(llama2ModelPath());
+        const Tokenizer& fromModel = llama2();
         for (int32_t id = 0; id < 32000; ++id) {
-            QCOMPARE(tok->tokenText(id), fromModel->tokenText(id));
-            QCOMPARE(tok->tokenBytes(id), fromModel->tokenBytes(id));
-            QCOMPARE(tok->isControl(id), fromModel->isControl(id));
+            QCOMPARE(tok->tokenText(id), fromModel.tokenText(id));
+            QCOMPARE(tok->tokenBytes(id), fromModel.tokenBytes(id));
+            QCOMPARE(tok->isControl(id), fromModel.isControl(id));
+        }
+    }
+
+    void tokenizerJsonVariantsMatchHuggingFace() {
+        // The SmolLM2 vocabulary under the Llama-3 (with ignore_merges) and Qwen2 pre-tokenizers,
+        // and with added tokens that strip white space, in the tokenizer.json form Hugging Face
+        // writes for them.
+        json base = json::parse(readFileText(dataPath("smollm2/tokenizer.json")));
+        const json variants = json::parse(readFileText(dataPath("bpe_variants.json")));
+        const std::vector<json> goldens = readJsonLines(dataPath("bpe_variants_goldens.jsonl"));
+        QVERIFY(goldens.size() >= 200);
+        for (const char* name : {"llama3", "qwen2", "strip"}) {
+            json variant = base;
+            variant["pre_tokenizer"] = variants[name]["pre_tokenizer"];
+            variant["model"]["ignore_merges"] = variants[name]["ignore_merges"];
+            variant["added_tokens"] = variants[name]["added_tokens"];
+            const std::string path = makeTempDir() + "/tokenizer.json";
+            const std::string text = variant.dump();
+            writeFileBytes(path, std::vector<uint8_t>(text.begin(), text.end()));
+            auto tok = Tokenizer::fromPath(path);
+            const auto* bpe = dynamic_cast<const BpeTokenizer*>(tok.get());
+            QVERIFY(bpe);
+            QCOMPARE(std::string(preTokenizerName(bpe->preTokenizer())), std::string(name == std::string("strip") ? "smollm" : name));
+            for (const json& g : goldens) {
+                const std::string line = g["text"];
+                const std::vector<int32_t> ids = tok->encode(line, false, true);
+                QVERIFY2(ids == idsOf(g[name]), qPrintable(QString(name) + " " + describe(line, ids, idsOf(g[name]))));
+            }
         }
     }
 
@@ -365,9 +405,8 @@ private slots:
     void roundTripsGiveTheTextBack() {
         // decode(encode(s)) == s wherever the vocabulary can spell s (the goldens' "decoded"
         // differs from the text only where the reference tokenizer also loses something).
-        std::vector<std::unique_ptr<Tokenizer>> toks;
-        toks.push_back(Tokenizer::fromPath(dataPath("smollm2/tokenizer.json")));
-        if (!llama2ModelPath().empty()) toks.push_back(Tokenizer::fromPath(llama2ModelPath()));
+        std::vector<const Tokenizer*> toks{&smolJson()};
+        if (!llama2ModelPath().empty()) toks.push_back(&llama2());
         for (const auto& tok : toks) {
             const char* goldens = tok->kind() == TokenizerKind::SentencePiece ? "llama2_goldens.jsonl" : "smollm2_goldens.jsonl";
             int exact = 0, total = 0;
@@ -381,13 +420,13 @@ private slots:
     }
 
     void streamingPiecesAreWholeCharacters() {
-        expectStreamingWhole(*Tokenizer::fromPath(dataPath("smollm2/tokenizer.json")));
+        expectStreamingWhole(smolJson());
         if (llama2ModelPath().empty()) QSKIP("PARLEY_SHARED_DATA has no llama2-tokenizer.model");
-        expectStreamingWhole(*Tokenizer::fromPath(llama2ModelPath()));
+        expectStreamingWhole(llama2());
     }
 
     void streamingHoldsBackPartialCharactersBpe() {
-        auto tok = Tokenizer::fromPath(dataPath("smollm2/tokenizer.json"));
+        const Tokenizer* tok = &smolJson();
         // "é中😀" fed as single-byte symbol tokens: output appears only when a character is whole.
         const std::string text = "\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x98\x80";
         std::vector<int32_t> byteIds;
@@ -423,8 +462,8 @@ private slots:
     void streamingByteFallbackAndLeadingSpaceSpm() {
         const std::string model = llama2ModelPath();
         if (model.empty()) QSKIP("PARLEY_SHARED_DATA has no llama2-tokenizer.model");
-        auto tok = Tokenizer::fromPath(model);
-        // "中" is not a piece of LLaMA-2's vocabulary... it is; an emoji is not: byte fallback.
+        const Tokenizer* tok = &llama2();
+        // An emoji is not a piece of LLaMA-2's vocabulary: it is spelled with byte-fallback pieces.
         const std::vector<int32_t> ids = tok->encode("\xF0\x9F\x98\x80", false, false);
         // ▁ then four byte pieces <0xF0><0x9F><0x98><0x80>.
         QCOMPARE(int(ids.size()), 5);
@@ -447,10 +486,47 @@ private slots:
         QVERIFY(tok->isControl(tok->eos()));
     }
 
+    void randomBytesNeverBreakTheTokenizers() {
+        // Arbitrary bytes (mostly invalid UTF-8): encoding never fails, and decoding always gives
+        // valid UTF-8; byte-level BPE gives back every byte its vocabulary can spell.
+        std::vector<const Tokenizer*> toks{&smolJson()};
+        if (!llama2ModelPath().empty()) toks.push_back(&llama2());
+        uint64_t state = 0x9E3779B97F4A7C15ull;
+        auto next = [&] {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            return state;
+        };
+        for (int round = 0; round < 300; ++round) {
+            std::string text(next() % 64, '\0');
+            for (char& c : text) c = static_cast<char>(next() & 0xFF);
+            for (const auto& tok : toks) {
+                const std::vector<int32_t> ids = tok->encode(text, round % 2 == 0, round % 3 == 0);
+                for (int32_t id : ids) QVERIFY(id >= 0 && id < tok->vocabSize());
+                const std::string decoded = decodeTokens(*tok, ids);
+                QVERIFY(isValidUtf8(decoded));
+            }
+        }
+    }
+
+    void huggingFaceFolderWithTokenizerModel() {
+        const std::string model = llama2ModelPath();
+        if (model.empty()) QSKIP("PARLEY_SHARED_DATA has no llama2-tokenizer.model");
+        // A Hugging Face folder holding both files: the SentencePiece model is the one used.
+        const std::string dir = makeTempDir();
+        writeFileBytes(dir + "/tokenizer.model", readFileBytes(model));
+        writeFileBytes(dir + "/tokenizer.json", readFileBytes(dataPath("smollm2/tokenizer.json")));
+        auto tok = Tokenizer::fromPath(dir);
+        QCOMPARE(tok->kind(), TokenizerKind::SentencePiece);
+        QCOMPARE(tok->encode("Hello world", true, false), (std::vector<int32_t>{1, 15043, 3186}));
+        expectRejectedFile(makeTempDir(), "no tokenizer.model or tokenizer.json");
+    }
+
     // ---- special tokens ---------------------------------------------------------------------
 
     void specialTokensOnlyWithParseSpecial() {
-        auto tok = Tokenizer::fromPath(dataPath("smollm2/tokenizer.json"));
+        const Tokenizer* tok = &smolJson();
         const int32_t start = *tok->findToken("<|im_start|>"), end = *tok->findToken("<|im_end|>");
         const std::string chat = "<|im_start|>user\nHi<|im_end|>\n";
         const std::vector<int32_t> parsed = tok->encode(chat, false, true);
@@ -463,12 +539,13 @@ private slots:
         QCOMPARE(decodeTokens(*tok, parsed), std::string("user\nHi\n")); // control tokens print nothing
         QVERIFY(tok->isControl(start));
         QCOMPARE(tok->tokenText(start), std::string("<|im_start|>"));
-        // SmolLM2 asks for no BOS: addBos adds nothing.
-        QCOMPARE(tok->encode("Hi", true, false), tok->encode("Hi", false, false));
+        // SmolLM2 names a BOS (<|im_start|>) but does not want it before a text.
+        QVERIFY(!tok->addsBosByDefault());
+        QCOMPARE(tok->encode("Hi", true, false).front(), tok->bos());
 
         const std::string model = llama2ModelPath();
         if (model.empty()) QSKIP("PARLEY_SHARED_DATA has no llama2-tokenizer.model");
-        auto spm = Tokenizer::fromPath(model);
+        const Tokenizer* spm = &llama2();
         const std::vector<int32_t> inst = spm->encode("<s>[INST] Hi [/INST] Hello</s>", false, true);
         QCOMPARE(inst.front(), 1);
         QCOMPARE(inst.back(), 2);

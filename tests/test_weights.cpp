@@ -131,6 +131,18 @@ private slots:
         }
     }
 
+    // The bulk FP16 conversion (F16C where the CPU has it) agrees with floatToHalf on ties,
+    // subnormals and the largest values; beyond FP16's range is an error, not infinity.
+    void bulkFp16ConversionMatchesScalar() {
+        std::vector<float> w = {1.0f + std::ldexp(1.0f, -11), 1.0f + 3 * std::ldexp(1.0f, -11), 65519.0f, -65504.0f,
+                                std::ldexp(1.0f, -25), std::ldexp(3.0f, -25), std::ldexp(1023.5f, -24), 1e-10f,
+                                -0.0f, 0.1f, -3.14159f, 2.5e-6f, 7.0f, -1e-7f, 1234.567f, 0.33333334f};
+        const WeightMatrix m = quantizeMatrix(w.data(), 2, 8, Precision::FP16, 0);
+        for (size_t i = 0; i < w.size(); ++i) QCOMPARE(m.f16[i], floatToHalf(w[i]));
+        w[3] = -65520.0f; // rounds to -inf
+        QVERIFY_THROWS_EXCEPTION(Error, quantizeMatrix(w.data(), 2, 8, Precision::FP16, 0));
+    }
+
     void decodesF32F16BF16() {
         const float f[3] = {1.5f, -0.25f, 3e-5f};
         uint8_t raw[12];
@@ -269,25 +281,29 @@ private slots:
         const DType types[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q6_K};
         const int ggml[] = {8, 2, 3, 12, 14};
         const std::string dir = makeTempDir();
+        const int64_t n = 256 * 8;
+        std::vector<std::vector<uint8_t>> blocks;
+        QStringList args = {"-c",
+                            "import sys, numpy as np; from gguf import quants, GGMLQuantizationType as T\n"
+                            "for i in range(1, len(sys.argv), 3):\n"
+                            "    b = np.fromfile(sys.argv[i], dtype=np.uint8)\n"
+                            "    quants.dequantize(b, T(int(sys.argv[i + 1]))).astype(np.float32).tofile(sys.argv[i + 2])\n"};
         for (int k = 0; k < 5; ++k) {
-            const int64_t n = 256 * 8;
-            std::vector<uint8_t> bytes = randomBlocks(types[k], n / blockElements(types[k]), rng);
-            writeFileBytes(dir + "/blocks.bin", bytes);
-            QProcess p;
-            p.start(QString::fromStdString(python),
-                    {"-c",
-                     "import sys, numpy as np; from gguf import quants, GGMLQuantizationType as T;"
-                     "b = np.fromfile(sys.argv[1], dtype=np.uint8);"
-                     "quants.dequantize(b, T(int(sys.argv[2]))).astype(np.float32).tofile(sys.argv[3])",
-                     QString::fromStdString(dir + "/blocks.bin"), QString::number(ggml[k]),
-                     QString::fromStdString(dir + "/floats.bin")});
-            QVERIFY(p.waitForFinished(60000));
-            if (p.exitCode() != 0) QSKIP(qPrintable("gguf package cannot decode: " + p.readAllStandardError()));
-            std::vector<uint8_t> ref = readFileBytes(dir + "/floats.bin");
+            blocks.push_back(randomBlocks(types[k], n / blockElements(types[k]), rng));
+            const std::string base = dir + "/" + dtypeName(types[k]);
+            writeFileBytes(base + ".bin", blocks.back());
+            args << QString::fromStdString(base + ".bin") << QString::number(ggml[k]) << QString::fromStdString(base + ".f32");
+        }
+        QProcess p;
+        p.start(QString::fromStdString(python), args);
+        QVERIFY(p.waitForFinished(120000));
+        if (p.exitCode() != 0) QSKIP(qPrintable("gguf package cannot decode: " + p.readAllStandardError()));
+        for (int k = 0; k < 5; ++k) {
+            std::vector<uint8_t> ref = readFileBytes(dir + "/" + dtypeName(types[k]) + ".f32");
             QCOMPARE(ref.size(), size_t(n * 4));
             std::vector<float> expected(n), got(n);
             std::memcpy(expected.data(), ref.data(), ref.size());
-            dequantize(types[k], bytes.data(), got.data(), n);
+            dequantize(types[k], blocks[size_t(k)].data(), got.data(), n);
             for (int64_t i = 0; i < n; ++i) {
                 // numpy may associate d * scale * q differently: allow a few ulps.
                 const float tol = 4e-7f * std::fabs(expected[i]) + 1e-30f;
@@ -485,6 +501,22 @@ private slots:
         QCOMPARE(m.groupSize, 64);
         QCOMPARE(m.q8, direct8.q8);
         QCOMPARE(m.scales, direct8.scales);
+    }
+
+    // Big matrices are converted on several threads: a bad value in any row's range is still
+    // one Error, and the result equals a row-by-row conversion.
+    void bigMatrixConvertsOnThreads() {
+        std::mt19937 rng(17);
+        const int64_t rows = 1030, cols = 1024; // above the size where conversion goes parallel
+        std::vector<float> w = randomFloats(size_t(rows * cols), rng);
+        const WeightMatrix all = quantizeMatrix(w.data(), rows, cols, Precision::INT4, 32);
+        for (int64_t r : {int64_t(0), rows / 2, rows - 1}) {
+            const WeightMatrix one = quantizeMatrix(w.data() + r * cols, 1, cols, Precision::INT4, 32);
+            QVERIFY(std::equal(one.q4.begin(), one.q4.end(), all.q4.begin() + r * cols / 2));
+            QVERIFY(std::equal(one.scales.begin(), one.scales.end(), all.scales.begin() + r * cols / 32));
+        }
+        w[size_t((rows - 3) * cols + 5)] = INFINITY;
+        QVERIFY_THROWS_EXCEPTION(Error, quantizeMatrix(w.data(), rows, cols, Precision::INT8, 32));
     }
 
     void rejectsBadShapes() {

@@ -20,6 +20,7 @@ FOLDER = os.path.join(HERE, "..", "data", "chat_templates")
 TEMPLATES = {
     "smollm2.jinja": ("chatml", "<|im_start|>", "<|im_end|>"),
     "qwen2.jinja": ("chatml", "", "<|im_end|>"),
+    "qwen2.5-instruct.jinja": ("chatml", "", "<|im_end|>"),
     "chatml.jinja": ("chatml", "<s>", "</s>"),
     "llama2-chat.jinja": ("llama2", "<s>", "</s>"),
     "llama3-instruct.jinja": ("llama3", "<|begin_of_text|>", "<|eot_id|>"),

@@ -210,6 +210,8 @@ CORPUS = [
     "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n",
     "text<|im_end|>more",
     "<|im_start|><|im_end|>",
+    "  <|im_start|>  spaced  <|im_end|>  after",
+    "\n<|im_end|>\n\n<|im_start|>\tx \u3000<|im_end|>\u3000",
     "<|im_start |>",
     "< |im_end|>",
     "<|im_start|<|im_end|>|>",

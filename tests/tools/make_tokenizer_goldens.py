@@ -14,6 +14,11 @@ implementations (run once by a developer; CI only reads the files it writes):
       LLaMA-2 tokenizer.model: ids without BOS, ids with control pieces ("<s>", "</s>", "<unk>")
       in the text parsed as those tokens (each stretch between them encoded on its own), the
       decoded text, and for some lines the ids with BOS (add_bos=True)
+  tests/data/tokenizer/bpe_variants.json, bpe_variants_goldens.jsonl   the SmolLM2 vocabulary
+      under the Llama-3 pre-tokenizer (Split(Llama-3 regex) + ByteLevel(use_regex=False), BPE
+      ignore_merges), the Qwen2 one, and with <|im_start|> lstrip / <|im_end|> rstrip: the
+      pre_tokenizer/ignore_merges/added_tokens parts of the tokenizer.json tokenizers writes for
+      each, and per corpus line the ids (special tokens parsed)
   tests/data/tokenizer/pretokenizer_goldens.jsonl   per corpus line, the pieces tokenizers' own
       pre-tokenizers cut it into: Split(regex, "isolated") with the GPT-2, Llama-3 and Qwen2
       patterns, and SmolLM2's Sequence[Digits(individual_digits), Split(GPT-2 pattern)]
@@ -72,7 +77,23 @@ def smollm2_tokenizers(gguf_path):
             tok.add_special_tokens(specials)
         return tok
 
-    return build(True), build(False), tokens, template
+    def variant(pattern, ignore_merges):
+        tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, ignore_merges=ignore_merges))
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(pattern), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False),
+        ])
+        tok.decoder = decoders.ByteLevel()
+        tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t, ty in zip(tokens, types) if ty == 3])
+        return tok
+
+    # SmolLM2 with added tokens that swallow neighbouring white space (as e.g. Phi-3's do).
+    strip = build(False)
+    strip.add_special_tokens([AddedToken(t, special=True, normalized=False, lstrip=t == "<|im_start|>",
+                                         rstrip=t == "<|im_end|>")
+                              for t, ty in zip(tokens, types) if ty == 3])
+    variants = {"llama3": variant(PATTERNS["llama3"], True), "qwen2": variant(PATTERNS["qwen2"], False), "strip": strip}
+    return build(True), build(False), tokens, template, variants
 
 
 PATTERNS = {
@@ -99,7 +120,7 @@ def main():
     corpus = read_corpus()
     write_pretokenizer_goldens(corpus)
 
-    full, plain, tokens, template = smollm2_tokenizers(gguf_path)
+    full, plain, tokens, template, variants = smollm2_tokenizers(gguf_path)
     folder = os.path.join(DATA, "smollm2")
     os.makedirs(folder, exist_ok=True)
     full.save(os.path.join(folder, "tokenizer.json"))
@@ -129,6 +150,21 @@ def main():
             decoded = plain.decode(ids, skip_special_tokens=False)
             out.write(json.dumps({"text": text, "ids": ids, "ids_special": ids_special, "decoded": decoded},
                                  ensure_ascii=False) + "\n")
+
+    parts = {}
+    for name, tok in variants.items():
+        saved = json.loads(tok.to_str())
+        parts[name] = {"pre_tokenizer": saved["pre_tokenizer"], "ignore_merges": saved["model"]["ignore_merges"],
+                       "added_tokens": saved["added_tokens"]}
+    with open(os.path.join(DATA, "bpe_variants.json"), "w", encoding="utf-8") as f:
+        json.dump(parts, f, ensure_ascii=False, indent=2)
+        f.write("\n")
+    with open(os.path.join(DATA, "bpe_variants_goldens.jsonl"), "w", encoding="utf-8") as out:
+        for text in corpus:
+            entry = {"text": text}
+            for name, tok in variants.items():
+                entry[name] = tok.encode(text, add_special_tokens=False).ids
+            out.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
     sp = sentencepiece.SentencePieceProcessor(model_file=spm_path)
     specials = sorted((sp.id_to_piece(i) for i in range(sp.get_piece_size()) if sp.is_control(i) or sp.is_unknown(i)),
