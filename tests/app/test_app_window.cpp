@@ -27,11 +27,14 @@
 #include <QMessageBox>
 #include <QMimeData>
 #include <QPlainTextEdit>
+#include <QProcess>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QTest>
 #include <QTimer>
 #include <QToolButton>
+
+#include <csignal>
 
 using namespace parley::app;
 using namespace parley::ui;
@@ -95,6 +98,7 @@ private slots:
     void chatStreamsStopsAndComesBackAfterRestart();
     void shortcutsOpenSearchSettingsAndNewChat();
     void withoutAModelParleyOffersToOpenOneAndAcceptsADrop();
+    void theParleyProgramNamesItselfAndRunsOncePerDatabase();
     void screenshot();
 
 private:
@@ -119,7 +123,6 @@ void WindowTest::chatStreamsStopsAndComesBackAfterRestart() {
         MainWindow& w = *app.window;
         ChatController& c = *app.controller;
         QCOMPARE(w.windowIcon().isNull(), false);
-        QCOMPARE(QApplication::applicationName(), QString("test_app_window")); // set by main.cpp in the app
 
         // First start: the default model loads by itself and Parley says so.
         c.start();
@@ -313,6 +316,48 @@ void WindowTest::withoutAModelParleyOffersToOpenOneAndAcceptsADrop() {
     QTRY_VERIFY(app.controller->isGenerating());
     QVERIFY(waitIdle(*app.controller));
     QCOMPARE(app.store.messages(app.controller->currentConversationId()).size(), 2);
+}
+
+void WindowTest::theParleyProgramNamesItselfAndRunsOncePerDatabase() {
+    const QString parley = QString::fromStdString(parley::test::envPath("PARLEY_BIN_DIR", "parley"));
+    QVERIFY2(QFileInfo::exists(parley), qPrintable(parley));
+    QProcess version;
+    version.start(parley, {"--version"});
+    QVERIFY(version.waitForFinished(20000));
+    QVERIFY2(version.readAllStandardOutput().startsWith("Parley "), "the application name");
+
+    const QString dir = QString::fromStdString(parley::test::makeTempDir());
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert("PARLEY_MODELS_DIR", dir + "/models"); // none: the first instance only shows the offer
+    env.insert("PARLEY_CONFIG_DIR", dir);
+    const QStringList args{"--database", dir + "/parley.db"};
+    auto startParley = [&](QProcess& p) {
+        p.setProcessEnvironment(env);
+        p.start(parley, args);
+        return p.waitForStarted(10000);
+    };
+    QProcess first;
+    QVERIFY(startParley(first));
+    QTRY_VERIFY_WITH_TIMEOUT(QFileInfo::exists(dir + "/parley.db.lock"), 20000); // it holds the database
+    // A second launch on the same database hands over to the first and leaves.
+    QProcess second;
+    QVERIFY(startParley(second));
+    QVERIFY(second.waitForFinished(20000));
+    QCOMPARE(second.exitCode(), 0);
+    QVERIFY2(second.readAllStandardError().contains("already running"), "the second instance says why it left");
+    QCOMPARE(first.state(), QProcess::Running);
+    // Killed, the first leaves its lock and socket behind; the next launch takes both over.
+    ::kill(pid_t(first.processId()), SIGKILL);
+    QVERIFY(first.waitForFinished(10000));
+    QProcess third;
+    QVERIFY(startParley(third));
+    QTest::qWait(1500);
+    QCOMPARE(third.state(), QProcess::Running);
+    ConversationStore probe; // the running third instance holds the database now
+    QVERIFY(!probe.open(dir + "/parley.db"));
+    QVERIFY2(probe.lastError().contains("process " + QString::number(third.processId())), qPrintable(probe.lastError()));
+    third.terminate();
+    QVERIFY(third.waitForFinished(10000));
 }
 
 void WindowTest::screenshot() {
