@@ -19,13 +19,6 @@ namespace parley::app {
 
 namespace {
 
-std::optional<parley::Precision> precisionFromName(const QString& name) {
-    if (name == "fp16") return parley::Precision::FP16;
-    if (name == "int8") return parley::Precision::INT8;
-    if (name == "int4") return parley::Precision::INT4;
-    return std::nullopt; // "auto": the file's own
-}
-
 // The precisions the transformer layers ended up in ("int4", or "int4 + int8" for a mix).
 QString layerPrecision(const parley::ModelWeights& w) {
     QStringList names;
@@ -84,13 +77,18 @@ void EngineWorker::runLoad(const LoadRequest& request) {
     clock.start();
     emit modelLoading(0.0, QStringLiteral("Reading %1").arg(file));
     try {
+        // The context asked for, within what the model was trained for.
+        parley::ModelOptions header;
+        header.metadataOnly = true;
+        const auto metadata = parley::Model::open(request.path.toStdString(), header);
+        const int trained = metadata->config().contextLength;
+        const int context = std::max(16, trained > 0 ? std::min(request.options.contextLength, trained) : request.options.contextLength);
+        BackendChoice choice = chooseBackend(request.options, *metadata, context);
+        emit modelLoading(0.1, QStringLiteral("Reading %1").arg(file));
         parley::ModelOptions options;
-        options.precision = precisionFromName(request.options.precision);
+        options.precision = choice.precision;
         auto model = parley::Model::open(request.path.toStdString(), options);
-        emit modelLoading(0.6, QStringLiteral("Preparing %1").arg(file));
-        BackendChoice choice = chooseBackend(request.options);
-        const int trained = model->config().contextLength > 0 ? model->config().contextLength : request.options.contextLength;
-        const int context = std::max(16, std::min(request.options.contextLength, trained));
+        emit modelLoading(0.6, QStringLiteral("Preparing %1 on %2").arg(file, QString::fromStdString(choice.backend->name())));
         choice.backend->load(model->config(), model->weights(), context);
         auto chat = std::make_unique<parley::ChatSession>(*model, *choice.backend);
 
@@ -111,9 +109,7 @@ void EngineWorker::runLoad(const LoadRequest& request) {
         info.parameters = model_->info().parameterCount;
         info.precision = layerPrecision(model_->weights());
         info.device = QString::fromStdString(backend_->name());
-        const QString precisionWhy = request.options.precision == "auto" ? "the file's own precision"
-                                                                          : "precision chosen in Settings";
-        info.reason = precisionWhy + "; " + choice.reason;
+        info.reason = choice.reason;
         info.contextSize = backend_->maxContext();
         info.loadSeconds = clock.elapsed() / 1000.0;
         loaded_ = info;

@@ -2,6 +2,7 @@
 // progress while the GUI thread stays free, the order of signals, Stop within one token, a model
 // switch during a reply (the reply ends first, nothing lost), and a failed load keeping the model
 // that was loaded. Skips where the default model is not installed.
+#include "app/backend_choice.h"
 #include "app/engine_worker.h"
 #include "support.h"
 
@@ -81,6 +82,7 @@ class WorkerTest : public QObject {
     Q_OBJECT
 private slots:
     void initTestCase();
+    void filePrecisionIsWhatMostMatricesAre();
     void loadingReportsProgressAndLeavesTheGuiThreadFree();
     void signalsComeInOrderAndTheCacheIsReused();
     void stopEndsTheReplyWithinOneToken();
@@ -95,6 +97,14 @@ private:
 void WorkerTest::initTestCase() {
     model_ = QString::fromStdString(parley::test::defaultModelPath());
     if (model_.isEmpty()) QSKIP("the default model is not installed (scripts/setup.sh fetches it)");
+}
+
+void WorkerTest::filePrecisionIsWhatMostMatricesAre() {
+    // SmolLM2's file: Q4_1 layers, a Q8_0 embedding, F32 norms: a 4-bit model.
+    QCOMPARE(filePrecision({{"Q4_1", 210}, {"Q8_0", 1}, {"F32", 61}}), parley::Precision::INT4);
+    QCOMPARE(filePrecision({{"Q6_K", 100}, {"Q4_K", 20}, {"F32", 30}}), parley::Precision::INT8);
+    QCOMPARE(filePrecision({{"BF16", 200}, {"F32", 30}}), parley::Precision::FP16);
+    QCOMPARE(filePrecision({{"F32", 30}}), parley::Precision::FP16);
 }
 
 void WorkerTest::loadingReportsProgressAndLeavesTheGuiThreadFree() {
