@@ -93,8 +93,7 @@ void ChatController::onLoadFailed(const QString& message) {
     if (pendingJobs_.isEmpty() || pendingJobs_.first() != 'L') return;
     pendingJobs_.removeFirst();
     loading_ = pendingJobs_.contains('L');
-    emit error(hasModel_ ? message + tr(" — still using %1.").arg(model_.name) : message);
-    if (!hasModel_ && !loading_) emit noModelInstalled(modelsDir());
+    emit error(hasModel_ ? message + tr(" — still using %1.").arg(ModelManager::displayName(model_.path)) : message);
 }
 
 bool ChatController::send(const QString& rawText) {

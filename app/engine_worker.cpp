@@ -112,7 +112,6 @@ void EngineWorker::runLoad(const LoadRequest& request) {
         info.reason = choice.reason;
         info.contextSize = backend_->maxContext();
         info.loadSeconds = clock.elapsed() / 1000.0;
-        loaded_ = info;
         emit modelLoading(1.0, QStringLiteral("Loaded %1").arg(file));
         emit modelLoaded(info);
     } catch (const parley::Error& e) {

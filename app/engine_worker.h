@@ -107,7 +107,6 @@ private:
     std::unique_ptr<parley::Model> model_;
     std::unique_ptr<parley::Backend> backend_;
     std::unique_ptr<parley::ChatSession> chat_;
-    LoadedModel loaded_;
 };
 
 } // namespace parley::app
