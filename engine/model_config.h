@@ -3,6 +3,7 @@
 // grouped-query attention, SwiGLU MLP, optional tied embeddings and QKV bias.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace parley {
 
@@ -30,6 +31,9 @@ struct ModelConfig {
     float ropeLowFreqFactor = 1.f;          // Llama3
     float ropeHighFreqFactor = 4.f;         // Llama3
     int ropeOriginalContext = 8192;         // Llama3
+    // [headDim/2] divisors of each rotary frequency, as llama.cpp's converter writes Llama-3
+    // scaling into a GGUF (tensor rope_freqs.weight). When set they replace the Llama3 formula.
+    std::vector<float> ropeFreqFactors;
     bool tiedEmbeddings = false;            // output projection = token embedding
     bool qkvBias = false;                   // Qwen2
 
@@ -38,5 +42,10 @@ struct ModelConfig {
     // Bytes of FP16 K and V cache per token of context.
     int64_t kvBytesPerToken() const { return int64_t(2) * nLayer * kvDim() * 2; }
 };
+
+// The rotary inverse frequencies [headDim/2] every backend uses: theta^(-2i/headDim), then
+// divided by ropeFactor (Linear: positions scaled down), by Meta's apply_scaling (Llama3), or
+// by ropeFreqFactors where the file gives them.
+std::vector<double> ropeInverseFrequencies(const ModelConfig& config);
 
 } // namespace parley
