@@ -179,7 +179,7 @@ void prepareRowScales(const WeightMatrix& W, int64_t r, int k, RowScales& rs) {
 // groupScale[r], groupMin[r]: row r0 + r's group scales and minimums as floats (RowScales).
 // Pairs: 16-wide groups, two per block; otherwise a group is 2^groupShift blocks.
 template <bool Int4, bool Pairs, int R, int T>
-void intTile(const WeightMatrix& W, int64_t r0, const float* const* groupScale, const float* const* groupMin,
+void int8Tile(const WeightMatrix& W, int64_t r0, const float* const* groupScale, const float* const* groupMin,
              int groupShift, const QuantizedActivations& qa, int64_t t0, float out[kRowTile][2]) {
     const int64_t blocks = qa.blocks;
     const int64_t cols = W.cols;
@@ -200,7 +200,7 @@ void intTile(const WeightMatrix& W, int64_t r0, const float* const* groupScale, 
     const int8_t* xRow[T];
     const float* dRow[T];
     for (int t = 0; t < T; ++t) {
-        xRow[t] = qa.q.data() + (t0 + t) * blocks * 32;
+        xRow[t] = qa.q8.data() + (t0 + t) * blocks * 32;
         dRow[t] = qa.d.data() + (t0 + t) * blocks;
     }
 
@@ -252,6 +252,99 @@ void intTile(const WeightMatrix& W, int64_t r0, const float* const* groupScale, 
                 s += dotFloats(groupMin[r], qa.groupSum.data() + (t0 + t) * groups, groups);
             out[r][t] = s;
         }
+}
+
+// The same tile against activations rounded to int16 (ActivationRounding::Int16): weights are
+// widened to int16 (INT4: the 16 bytes of a block zero-extended to 16-bit lanes; the low nibbles
+// are its even elements and the high nibbles its odd ones, matching the activations' int4
+// order; INT8: sign-extended halves) and vpmaddwd multiplies pairs and adds them to int32.
+// Bounds: INT4 |q w| <= 15 * 32767 * 4 per lane after adding the two halves (< 2^21); INT8
+// 128 * 32767 * 2 per lane (< 2^24), so no int32 overflows and the conversion to float is exact.
+template <bool Int4, bool Pairs, int R, int T>
+void int16Tile(const WeightMatrix& W, int64_t r0, const float* const* groupScale, const float* const* groupMin,
+               int groupShift, const QuantizedActivations& qa, int64_t t0, float out[kRowTile][2]) {
+    const int64_t blocks = qa.blocks;
+    const int64_t cols = W.cols;
+    const __m256i lowNibbles = _mm256_set1_epi16(0x0f);
+    // 16-wide groups: INT4's int32 lanes 0-3 hold elements below 16 of both halves (even
+    // elements 0-14, odd 1-15), lanes 4-7 the rest. INT8's two products are scaled separately.
+    const __m256i pairLanes = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+
+    const uint8_t* wRow[R];
+    const float* scaleRow[R];
+    for (int r = 0; r < R; ++r) {
+        wRow[r] = Int4 ? W.q4.data() + (r0 + r) * (cols / 2) : reinterpret_cast<const uint8_t*>(W.q8.data()) + (r0 + r) * cols;
+        scaleRow[r] = groupScale[r];
+    }
+    const int16_t* xRow[T];
+    const float* dRow[T];
+    for (int t = 0; t < T; ++t) {
+        xRow[t] = qa.q16.data() + (t0 + t) * blocks * 32;
+        dRow[t] = qa.d.data() + (t0 + t) * blocks;
+    }
+
+    __m256 acc[R * T];
+    for (int i = 0; i < R * T; ++i) acc[i] = _mm256_setzero_ps();
+
+    for (int64_t b = 0; b < blocks; ++b) {
+        __m256 dx[T];
+        for (int t = 0; t < T; ++t) dx[t] = _mm256_broadcast_ss(dRow[t] + b);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+            __m256i w0, w1; // INT4: even, odd elements; INT8: elements 0-15, 16-31
+            if constexpr (Int4) {
+                const __m256i wide = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wRow[r] + b * 16)));
+                w0 = _mm256_and_si256(wide, lowNibbles);
+                w1 = _mm256_srli_epi16(wide, 4);
+            } else {
+                w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wRow[r] + b * 32)));
+                w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wRow[r] + b * 32 + 16)));
+            }
+            __m256 scale0, scale1;
+            if constexpr (Pairs && Int4) {
+                const __m128 two = _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scaleRow[r] + 2 * b)));
+                scale0 = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(two), pairLanes);
+                scale1 = scale0;
+            } else if constexpr (Pairs) {
+                scale0 = _mm256_broadcast_ss(scaleRow[r] + 2 * b);
+                scale1 = _mm256_broadcast_ss(scaleRow[r] + 2 * b + 1);
+            } else {
+                scale0 = _mm256_broadcast_ss(scaleRow[r] + (b >> groupShift));
+                scale1 = scale0;
+            }
+#pragma GCC unroll 2
+            for (int t = 0; t < T; ++t) {
+                const __m256i* xb = reinterpret_cast<const __m256i*>(xRow[t] + b * 32);
+                const __m256i p0 = _mm256_madd_epi16(w0, _mm256_loadu_si256(xb));
+                const __m256i p1 = _mm256_madd_epi16(w1, _mm256_loadu_si256(xb + 1));
+                if constexpr (Pairs && !Int4) {
+                    acc[r * T + t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_mul_ps(scale0, dx[t]), acc[r * T + t]);
+                    acc[r * T + t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_mul_ps(scale1, dx[t]), acc[r * T + t]);
+                } else {
+                    const __m256 sums = _mm256_cvtepi32_ps(_mm256_add_epi32(p0, p1));
+                    acc[r * T + t] = _mm256_fmadd_ps(sums, _mm256_mul_ps(scale0, dx[t]), acc[r * T + t]);
+                }
+            }
+        }
+    }
+
+    const int64_t groups = qa.groups;
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) {
+            float s = hsum(acc[r * T + t]);
+            if constexpr (Int4)
+                s += dotFloats(groupMin[r], qa.groupSum.data() + (t0 + t) * groups, groups);
+            out[r][t] = s;
+        }
+}
+
+template <bool Int4, bool Pairs, int R, int T>
+void intTile(const WeightMatrix& W, int64_t r0, const float* const* groupScale, const float* const* groupMin,
+             int groupShift, const QuantizedActivations& qa, int64_t t0, float out[kRowTile][2]) {
+    if (qa.rounding == ActivationRounding::Int16)
+        int16Tile<Int4, Pairs, R, T>(W, r0, groupScale, groupMin, groupShift, qa, t0, out);
+    else
+        int8Tile<Int4, Pairs, R, T>(W, r0, groupScale, groupMin, groupShift, qa, t0, out);
 }
 
 // The last cols % 32 values (16 with 16-wide groups), in float from the float activations.

@@ -3,13 +3,20 @@
 // decode and prefill token counts and one or two threads; and the ThreadPool it runs on.
 //
 // Tolerance. For output y = sum_c w_c x_c the fast path may (a) accumulate in float in another
-// order, error <= ~cols * 2^-24 * sum |w_c x_c|, well under 1e-5 * sum |w_c x_c| for the sizes
-// here; and (b) for INT8/INT4, round the activations to int8 per block of 32 with step
-// amax(block)/127 (as llama.cpp's q8_0 activations do), error <= sum over blocks of
-// (sum_{c in block} |w_c|) * amax(block) / 254. The bound checked per output is the sum of the
-// two (with 1% slack for the rounding of the block scale). It is tight enough to catch any
-// wrong scale, nibble, group or row (those errors are of the order of sum |w_c x_c| itself).
+// order (and, for INT4, sum each group's activations in float for the "min" term), error
+// <= ~cols * 2^-24 * sum |w_c x_c|, well under 1e-5 * sum (|w_c| + |min_g|) |x_c| for the sizes
+// here; and (b) for INT8/INT4 weights, round the activations per block of 32 before the integer
+// products. By default they are rounded to int16 with step amax(block)/32767, so each x_c is off
+// by at most amax/65534 and the product by at most (sum_{c in block} |s_g q_c|) * amax / 65534,
+// where s_g q_c = w_c - min_g is the part of the weight multiplied by the rounded activation (the
+// min term uses the float activations). The bound checked per output is (a) + (b) with 1% slack
+// for the rounding of the block step: about 1/65534 of a block's largest product, 258 times
+// tighter than the int8 rounding (step amax/127, llama.cpp's q8_0 scheme, bound amax/254), which
+// is still checked with its own bound because it stays available behind
+// PARLEY_INT8_ACTIVATIONS=1. Either bound catches any wrong scale, nibble, group or row (those
+// errors are of the order of sum |w_c x_c| itself).
 #include "engine/cpu_matmul.h"
+#include "engine/cpu_matmul_kernels.h"
 #include "engine/error.h"
 #include "engine/thread_pool.h"
 #include "engine/weights.h"
@@ -34,32 +41,43 @@ std::vector<float> randomFloats(size_t n, std::mt19937& rng, float sigma) {
     return v;
 }
 
-// Checks y against the reference with the bound described at the top of this file.
-void expectClose(const WeightMatrix& W, const std::vector<float>& x, int64_t nTokens, const std::vector<float>& y,
-                 const std::vector<float>& yRef, const QString& label) {
+// Checks y against the reference with the bound described at the top of this file; `levels` is
+// the largest |q| of the activation rounding (32767 for int16, 127 for int8). Returns the largest
+// |y - reference| seen.
+double expectClose(const WeightMatrix& W, const std::vector<float>& x, int64_t nTokens, const std::vector<float>& y,
+                   const std::vector<float>& yRef, const QString& label, double levels = 32767) {
     std::vector<float> row(W.cols);
+    double maxError = 0;
     for (int64_t r = 0; r < W.rows; ++r) {
         W.dequantizeRow(r, row.data());
         for (int64_t t = 0; t < nTokens; ++t) {
             const float* xt = x.data() + t * W.cols;
-            double absDot = 0, activationBound = 0;
+            double magnitude = 0, activationBound = 0;
             for (int64_t b = 0; b < W.cols; b += 32) {
-                double amax = 0, wsum = 0;
+                double amax = 0, scaledSum = 0;
                 for (int64_t c = b; c < std::min(W.cols, b + 32); ++c) {
-                    absDot += std::fabs(double(row[c]) * xt[c]);
+                    const double min =
+                        W.precision == Precision::INT4 ? halfToFloat(W.mins[size_t(r * W.groupsPerRow() + c / W.groupSize)]) : 0.0;
+                    magnitude += (std::fabs(double(row[c])) + std::fabs(min)) * std::fabs(xt[c]);
                     amax = std::max(amax, double(std::fabs(xt[c])));
-                    wsum += std::fabs(row[c]);
+                    scaledSum += std::fabs(double(row[c]) - min);
                 }
-                activationBound += wsum * amax / 254.0;
+                activationBound += scaledSum * amax / (2 * levels);
             }
-            double bound = 1e-5 * absDot + 1e-30;
+            double bound = 1e-5 * magnitude + 1e-30;
             if (W.precision != Precision::FP16) bound += 1.01 * activationBound;
             const float got = y[t * W.rows + r], want = yRef[t * W.rows + r];
-            if (!(std::fabs(double(got) - want) <= bound)) // also catches NaN left in y
-                QFAIL(qPrintable(QString("%1: token %2 row %3: %4 vs reference %5 (bound %6)")
-                                     .arg(label).arg(t).arg(r).arg(got).arg(want).arg(bound)));
+            const double error = std::fabs(double(got) - want);
+            if (!(error <= bound)) { // also catches NaN left in y
+                QTest::qFail(qPrintable(QString("%1: token %2 row %3: %4 vs reference %5 (bound %6)")
+                                            .arg(label).arg(t).arg(r).arg(got).arg(want).arg(bound)),
+                             __FILE__, __LINE__);
+                return INFINITY;
+            }
+            maxError = std::max(maxError, error);
         }
     }
+    return maxError;
 }
 
 } // namespace
@@ -67,6 +85,9 @@ void expectClose(const WeightMatrix& W, const std::vector<float>& x, int64_t nTo
 class TestMatmul : public QObject {
     Q_OBJECT
 private slots:
+    // The default must be the accurate rounding whatever the caller's environment says.
+    void initTestCase() { qunsetenv("PARLEY_INT8_ACTIVATIONS"); }
+
     void matchesReference_data() {
         QTest::addColumn<int>("precision");
         QTest::addColumn<int>("groupSize");
@@ -102,8 +123,15 @@ private slots:
                 x[0] = 6.0f; // an outlier activation, as real models have
                 std::vector<float> y(size_t(nTokens * rows), NAN), yRef(size_t(nTokens * rows), NAN);
                 matmulReference(W, x.data(), nTokens, yRef.data());
-                matmul(W, x.data(), nTokens, y.data(), pool);
-                expectClose(W, x, nTokens, y, yRef, QString("%1 threads, %2 tokens").arg(threads).arg(nTokens));
+                const QString label = QString("%1 threads, %2 tokens").arg(threads).arg(nTokens);
+                matmul(W, x.data(), nTokens, y.data(), pool); // the default: int16 activations
+                expectClose(W, x, nTokens, y, yRef, label);
+                if (QTest::currentTestFailed()) return;
+                // The optional llama.cpp-style int8 activations, with their own (looser) bound.
+                std::fill(y.begin(), y.end(), NAN);
+                detail::matmulWithRounding(W, x.data(), nTokens, y.data(), pool, detail::ActivationRounding::Int8);
+                expectClose(W, x, nTokens, y, yRef, label + ", int8 activations", 127);
+                if (QTest::currentTestFailed()) return;
             }
         }
     }
@@ -124,7 +152,8 @@ private slots:
             ThreadPool pool(2);
             float yFast[4];
             matmul(W, x, 2, yFast, pool);
-            for (int i = 0; i < 4; ++i) QVERIFY(std::fabs(yFast[i] - y[i]) < 0.1f); // int8 activations: step 2/127
+            // int16 activations: step at most 2/32767, times sum |w| <= 17
+            for (int i = 0; i < 4; ++i) QVERIFY(std::fabs(yFast[i] - y[i]) < 1e-3f);
         }
     }
 
@@ -141,7 +170,31 @@ private slots:
             matmulReference(W, x.data(), 1, yRef.data());
             matmul(W, x.data(), 1, y.data(), pool);
             expectClose(W, x, 1, y, yRef, precisionName(p));
+            if (QTest::currentTestFailed()) return;
         }
+    }
+
+    // What the int16 activations buy, on the default model's shape class (INT4 g32, width 576,
+    // an outlier activation): the largest error against the reference is a small fraction of
+    // the int8 rounding's (expected ratio about 258, the ratio of the steps; 50 leaves room for
+    // chance), so a regression to the coarse rounding by default is caught here.
+    void int16ActivationsFarCloserThanInt8() {
+        if (!detail::haveAvx2Kernels()) QSKIP("no AVX2 kernels in this build: no activation rounding at all");
+        std::mt19937 rng(576);
+        const int rows = 64, cols = 576, nTokens = 4;
+        const std::vector<float> w = randomFloats(size_t(rows) * cols, rng, 0.05f);
+        const WeightMatrix W = quantizeMatrix(w.data(), rows, cols, Precision::INT4, 32);
+        std::vector<float> x = randomFloats(size_t(nTokens) * cols, rng, 1.0f);
+        for (int t = 0; t < nTokens; ++t) x[size_t(t * cols + 7)] = 20.0f;
+        ThreadPool pool(2);
+        std::vector<float> yRef(size_t(nTokens * rows)), y16(yRef.size()), y8(yRef.size());
+        matmulReference(W, x.data(), nTokens, yRef.data());
+        matmul(W, x.data(), nTokens, y16.data(), pool);
+        detail::matmulWithRounding(W, x.data(), nTokens, y8.data(), pool, detail::ActivationRounding::Int8);
+        const double error16 = expectClose(W, x, nTokens, y16, yRef, "int16");
+        const double error8 = expectClose(W, x, nTokens, y8, yRef, "int8", 127);
+        qInfo("max |y - reference|: int16 activations %.3g, int8 %.3g", error16, error8);
+        QVERIFY2(error16 * 50 < error8, qPrintable(QString("int16 %1 vs int8 %2").arg(error16).arg(error8)));
     }
 
     void rejectsBadArguments() {
