@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -22,17 +21,13 @@ namespace parley {
 namespace detail {
 
 void quantizeActivations(const float* x, int64_t nTokens, int64_t cols, bool int4Order, int groupSize,
-                         ActivationRounding rounding, QuantizedActivations& out) {
-    const bool wide = rounding == ActivationRounding::Int16;
-    const float levels = wide ? 32767.0f : 127.0f; // largest |q|
-    out.rounding = rounding;
+                         QuantizedActivations& out) {
     out.nTokens = nTokens;
     out.cols = cols;
     out.blocks = cols / 32;
     out.int4Order = int4Order;
     const int64_t blocks = out.blocks;
-    if (wide) out.q16.resize(size_t(nTokens * blocks * 32));
-    else out.q8.resize(size_t(nTokens * blocks * 32));
+    out.q.resize(size_t(nTokens * blocks * 32));
     out.d.resize(size_t(nTokens * blocks));
     // Sums per 16 values (the smallest group size the kernels take), combined into groups below.
     std::vector<float> halfSums(size_t(blocks * 2));
@@ -43,25 +38,22 @@ void quantizeActivations(const float* x, int64_t nTokens, int64_t cols, bool int
             const float* xb = x + t * cols + b * 32;
             float amax = 0;
             for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xb[i]));
-            const float d = amax / levels;
-            const float inv = amax > 0 ? levels / amax : 0.0f;
-            const int64_t base = (t * blocks + b) * 32;
-            float floatSum0 = 0, floatSum1 = 0;
-            int sum0 = 0, sum1 = 0;
+            const float d = amax / 32767.0f;
+            const float inv = amax > 0 ? 32767.0f / amax : 0.0f;
+            int16_t* qb = out.q.data() + (t * blocks + b) * 32;
+            float sum0 = 0, sum1 = 0;
             for (int i = 0; i < 32; ++i) {
-                // |v| <= levels: xb[i] * inv is at most levels times (1 + 2^-23), which rounds to levels.
+                // |xb[i] * inv| <= 32767 (1 + 2^-23), which rounds to at most 32767.
                 const int v = int(std::nearbyint(xb[i] * inv));
-                (i < 16 ? sum0 : sum1) += v;
-                (i < 16 ? floatSum0 : floatSum1) += xb[i];
+                (i < 16 ? sum0 : sum1) += xb[i];
                 // INT4 weights hold element 2j in the low nibble and 2j+1 in the high nibble of
-                // byte j; the kernels unpack the low nibbles of a block, then the high ones.
+                // byte j; the kernel unpacks the low nibbles of a block, then the high ones.
                 const int pos = int4Order ? (i % 2 == 0 ? i / 2 : 16 + i / 2) : i;
-                if (wide) out.q16[size_t(base + pos)] = int16_t(v);
-                else out.q8[size_t(base + pos)] = int8_t(v);
+                qb[pos] = int16_t(v);
             }
             out.d[size_t(t * blocks + b)] = d;
-            halfSums[size_t(2 * b)] = wide ? floatSum0 : d * float(sum0);
-            halfSums[size_t(2 * b + 1)] = wide ? floatSum1 : d * float(sum1);
+            halfSums[size_t(2 * b)] = sum0;
+            halfSums[size_t(2 * b + 1)] = sum1;
         }
         for (int64_t g = 0; g < out.groups; ++g) {
             float s = 0;
@@ -69,14 +61,6 @@ void quantizeActivations(const float* x, int64_t nTokens, int64_t cols, bool int
             out.groupSum[size_t(t * out.groups + g)] = s;
         }
     }
-}
-
-ActivationRounding defaultActivationRounding() {
-    static const ActivationRounding rounding = [] {
-        const char* v = std::getenv("PARLEY_INT8_ACTIVATIONS");
-        return v && std::string(v) == "1" ? ActivationRounding::Int8 : ActivationRounding::Int16;
-    }();
-    return rounding;
 }
 
 } // namespace detail
@@ -133,11 +117,6 @@ static void matmulRowsPortable(const WeightMatrix& W, const float* x, int64_t nT
 }
 
 void matmul(const WeightMatrix& W, const float* x, int64_t nTokens, float* y, ThreadPool& pool) {
-    detail::matmulWithRounding(W, x, nTokens, y, pool, detail::defaultActivationRounding());
-}
-
-void detail::matmulWithRounding(const WeightMatrix& W, const float* x, int64_t nTokens, float* y, ThreadPool& pool,
-                                ActivationRounding rounding) {
     checkMatmulArgs(W, x, nTokens, y);
     if (nTokens == 0) return;
     if (!detail::haveAvx2Kernels() || !detail::avx2Handles(W)) {
@@ -148,7 +127,7 @@ void detail::matmulWithRounding(const WeightMatrix& W, const float* x, int64_t n
     thread_local detail::QuantizedActivations qa;
     const bool integer = W.precision != Precision::FP16;
     if (integer)
-        detail::quantizeActivations(x, nTokens, W.cols, W.precision == Precision::INT4, W.groupSize, rounding, qa);
+        detail::quantizeActivations(x, nTokens, W.cols, W.precision == Precision::INT4, W.groupSize, qa);
     const detail::QuantizedActivations* qaPtr = integer ? &qa : nullptr;
     // Rows in multiples of 4 (the kernels' row tile).
     pool.parallelFor(W.rows, 4, [&](int64_t begin, int64_t end) {
