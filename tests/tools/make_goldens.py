@@ -71,7 +71,6 @@ def smollm_tokenizer(gguf_path):
 
 def main():
     model_path, out_path = sys.argv[1], sys.argv[2]
-    act_int8 = False
     here = os.path.dirname(os.path.abspath(__file__))
     text_path = os.path.join(here, "..", "data", "text", "declaration_gettysburg.txt")
     tk = smollm_tokenizer(model_path)
@@ -80,7 +79,7 @@ def main():
 
     m = reference_llama.load(model_path)
     ids = tk.encode(open(text_path, encoding="utf-8").read()).ids[:TEACHER_TOKENS]
-    logits = reference_llama.Runner(m, act_int8=act_int8).forward(ids)
+    logits = reference_llama.Runner(m).forward(ids)
     top = np.argsort(-logits, axis=1)[:, :TOP_K]
     teacher = {
         "source": "tests/data/text/declaration_gettysburg.txt",
@@ -97,7 +96,7 @@ def main():
     greedy = []
     for prompt in GREEDY_PROMPTS:
         pids = tk.encode(prompt).ids
-        runner = reference_llama.Runner(m, act_int8=act_int8)
+        runner = reference_llama.Runner(m)
         step = runner.forward(pids)[-1]
         out, min_gap = [], float("inf")
         for i in range(GREEDY_TOKENS):
@@ -113,9 +112,7 @@ def main():
     golden = {
         "model": os.path.basename(model_path),
         "model_sha256": sha,
-        "reference": "tests/tools/reference_llama.py (numpy float64, K/V rounded to float16" +
-                     (", activations rounded to int8 blocks before integer weights)" if act_int8 else ")"),
-        "act_int8": act_int8,
+        "reference": "tests/tools/reference_llama.py (numpy float64, K/V rounded to float16)",
         "teacher_forced": teacher,
         "greedy": greedy,
     }
