@@ -2,7 +2,10 @@
 // The interface every compute backend implements (DESIGN.md §1): the CPU backend in engine/,
 // the CUDA backend in kernels/. The engine owns tokenizing, sampling and the session; a backend
 // owns the weights in its own memory and the KV cache, and runs the forward pass.
+#include "engine/error.h"
 #include "engine/model_config.h"
+#include "engine/sampler.h"
+#include "engine/weights.h"
 
 #include <cstdint>
 #include <memory>
@@ -25,6 +28,24 @@ public:
     // positions below startPos must already be there. Writes n*vocab logits when allLogits,
     // else the vocab logits of the last token only.
     virtual void forward(const int32_t* tokens, int n, int startPos, bool allLogits, float* logits) = 0;
+
+    // Optional, for backends whose logits live elsewhere (the GPU): runs n tokens as forward()
+    // does, then picks the next token from the last position's logits where they are, so that
+    // only the token id crosses to the host. history: the tokens so far (repetition penalty);
+    // uniform: a draw in [0, 1) from the caller's seeded generator.
+    virtual bool samplesOnDevice() const { return false; }
+    virtual int32_t forwardAndSample(const int32_t* tokens, int n, int startPos, const SamplingParams& params,
+                                     const int32_t* history, int historyCount, float uniform) {
+        throw Error(name() + ": sampling on the device is not supported");
+    }
+    // Optional (parley-bench): random weights of the given shape, made by the backend itself
+    // (never zeros), in one precision for every matrix; groupSize for INT8/INT4.
+    virtual void loadSynthetic(const ModelConfig& config, Precision precision, int groupSize, int maxContext,
+                               uint64_t seed) {
+        throw Error(name() + ": synthetic weights are not supported");
+    }
+    // Bytes of weights the decode step reads per token (0 where unknown).
+    virtual uint64_t weightBytesPerToken() const { return 0; }
 };
 
 std::unique_ptr<Backend> makeCpuBackend(int threads); // threads <= 0: one per core

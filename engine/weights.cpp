@@ -613,14 +613,20 @@ static void convertRowExact(const TensorView& t, const uint8_t* row, WeightMatri
     }
 }
 
+int fittingGroupSize(int64_t cols, int requested) {
+    for (int g = requested; g >= 16 && g % 2 == 0; g /= 2)
+        if (cols % g == 0) return g;
+    return requested;
+}
+
 WeightMatrix toWeightMatrix(const TensorView& t, const QuantizeOptions& opt) {
     if (t.dims.size() != 2)
         throw Error(tensorLabel(t) + ": a weight matrix needs 2 dimensions, it has " + std::to_string(t.dims.size()));
     checkTensorBytes(t);
     const int64_t cols = t.dims[0], rows = t.dims[1];
-    const int groupSize = opt.precision == Precision::INT8   ? opt.int8GroupSize
-                          : opt.precision == Precision::INT4 ? opt.int4GroupSize
-                                                             : 0;
+    const int groupSize = fittingGroupSize(cols, opt.precision == Precision::INT8   ? opt.int8GroupSize
+                                                 : opt.precision == Precision::INT4 ? opt.int4GroupSize
+                                                                                    : 0);
     const uint64_t rowBytes = uint64_t(cols / blockElements(t.type)) * uint64_t(blockBytes(t.type));
 
     Precision natural;

@@ -55,7 +55,12 @@ struct QuantizeOptions {
 // ggml defines each block type.
 void dequantize(DType t, const uint8_t* src, float* dst, int64_t n);
 
-// A 2-D tensor view {cols, rows} -> WeightMatrix in the requested precision.
+// The group size used for rows of `cols` weights when `requested` is asked for: the largest of
+// requested, requested/2, ... (down to 16) that divides cols — so "group 128" on a 576-wide matrix
+// (SmolLM2) uses groups of 64 — or `requested` itself when none does (and conversion then fails).
+int fittingGroupSize(int64_t cols, int requested);
+// A 2-D tensor view {cols, rows} -> WeightMatrix in the requested precision; the group size is
+// fittingGroupSize(cols, requested).
 WeightMatrix toWeightMatrix(const TensorView& t, const QuantizeOptions& opt);
 // Floats [rows][cols] -> WeightMatrix with round-to-nearest quantization.
 WeightMatrix quantizeMatrix(const float* w, int64_t rows, int64_t cols, Precision p, int groupSize);

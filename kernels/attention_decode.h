@@ -1,0 +1,33 @@
+#pragma once
+// Attention of one new token over the FP16 KV cache, with the sequence split across blocks
+// (flash-decoding, Dao et al. 2023): each block takes one KV head (all the query heads that
+// share it, so K and V are read once for the group) and one chunk of positions, and writes a
+// partial result with its running max and sum; the last block to finish for a head combines the
+// partials. The grid is fixed when the decode graph is captured; the length comes from the
+// device (*pos + 1), and blocks past it return at once.
+#include "kernels/cuda_common.cuh"
+
+namespace parley::cuda {
+
+constexpr int kAttnMaxGroup = 8; // query heads per KV head handled by one block
+
+struct AttentionDecodeArgs {
+    const float* q = nullptr;     // [nHead][headDim], rotated
+    const __half* k = nullptr;    // this layer's [maxContext][kvDim]
+    const __half* v = nullptr;
+    const int* pos = nullptr;     // device: position of the new token; length = *pos + 1
+    float* out = nullptr;         // [nHead][headDim]
+    float* partO = nullptr;       // workspace [nHead][nSplit][headDim]
+    float* partMl = nullptr;      // workspace [nHead][nSplit][2]
+    unsigned* counters = nullptr; // workspace [nHeadKv], zero between launches
+    int nHead = 0, nHeadKv = 0, headDim = 0;
+    int chunk = 0, nSplit = 0;
+};
+
+// Chunk length and split count for a context of up to `length` positions: enough blocks to
+// fill the GPU, chunks a multiple of 32 and at most 512 positions.
+void attentionDecodeSplit(int length, int nHeadKv, int multiprocessors, int& chunk, int& nSplit);
+size_t attentionDecodeWorkspaceFloats(int nHead, int nSplit, int headDim);
+void launchAttentionDecode(const LaunchContext& ctx, const AttentionDecodeArgs& a);
+
+} // namespace parley::cuda

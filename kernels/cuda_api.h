@@ -1,0 +1,91 @@
+#pragma once
+// The C boundary of libparley_cuda.so. The engine never links the CUDA library: it dlopens it
+// (engine/backend_registry.cpp) and looks these symbols up, so that a machine without a driver,
+// a device or the CUDA libraries still runs Parley on the CPU. Plain C types only, so that the
+// boundary does not depend on CUDA headers. The kernel-test entry points take host arrays, copy
+// them to the device, poison the outputs, run one kernel and copy the results back; they exist
+// so that tests/test_cuda_kernels.cpp can check each kernel alone against a CPU reference.
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PARLEY_CUDA_ABI_VERSION 1
+
+// Every entry point that can fail returns 0 on success, or nonzero with a one-line message in
+// err (errLen bytes, always terminated).
+typedef struct ParleyCudaDevice {
+    int index;
+    char name[256];
+    int computeMajor;
+    int computeMinor;
+    uint64_t freeBytes;
+    uint64_t totalBytes;
+    int multiprocessors;
+} ParleyCudaDevice;
+
+typedef struct ParleyCudaOptions {
+    int device;              // CUDA device index
+    int usePdl;              // programmatic dependent launch in the decode graph (sm_90+): 1 on
+    int useGraphs;           // capture the decode step as a CUDA graph: 1 on
+    int quantizeTo;          // -1: keep the precision the weights arrive in; 0 fp16, 1 int8, 2 int4:
+                             // FP16 matrices are quantized on the device while loading
+    int int8GroupSize;       // for quantizeTo / synthetic weights
+    int int4GroupSize;
+    int embeddingsOnHost;    // 1: an untied token embedding table stays in pinned host memory
+} ParleyCudaOptions;
+
+typedef int (*ParleyCudaAbiVersionFn)(void);
+typedef int (*ParleyCudaProbeFn)(ParleyCudaDevice* devices, int maxDevices, int* count, char* err, int errLen);
+// Returns a parley::Backend* (created with new; the caller owns it), or null with err set.
+typedef void* (*ParleyCudaCreateBackendFn)(const ParleyCudaOptions* options, char* err, int errLen);
+
+int parley_cuda_abi_version(void);
+int parley_cuda_probe(ParleyCudaDevice* devices, int maxDevices, int* count, char* err, int errLen);
+void* parley_cuda_create_backend(const ParleyCudaOptions* options, char* err, int errLen);
+// Device-to-device copy bandwidth of `bytes` buffers, the median of `repeats` timed copies,
+// counting bytes read plus bytes written (as the decode roofline of DESIGN.md §6 does).
+typedef int (*ParleyCudaCopyBandwidthFn)(int device, uint64_t bytes, int repeats, double* gbPerSecond, char* err, int errLen);
+int parley_cuda_copy_bandwidth(int device, uint64_t bytes, int repeats, double* gbPerSecond, char* err, int errLen);
+
+// ---- Single-kernel checks (tests/test_cuda_kernels.cpp) ----
+// precision: 0 fp16, 1 int8, 2 int4. Weight arrays as in engine/weights.h (row-major).
+// y[rows] = W x, or W (rmsnorm(x) * normWeight) when normWeight is not null.
+int parley_cuda_test_gemv(int precision, int groupSize, int64_t rows, int64_t cols,
+                          const uint16_t* f16, const int8_t* q8, const uint8_t* q4,
+                          const uint16_t* scales, const uint16_t* mins,
+                          const float* x, const float* normWeight, float eps, float* y,
+                          char* err, int errLen);
+// Same matrix through the prefill path: dequantize into FP16 and multiply with cuBLAS.
+// x: [n][cols] floats (rounded to half on the way in), y: [n][rows].
+int parley_cuda_test_gemm(int precision, int groupSize, int64_t rows, int64_t cols, int n,
+                          const uint16_t* f16, const int8_t* q8, const uint8_t* q4,
+                          const uint16_t* scales, const uint16_t* mins,
+                          const float* x, float* y, char* err, int errLen);
+// Rows of x [n][dim] -> rmsnorm(x) * weight, as half, returned as floats.
+int parley_cuda_test_rmsnorm(int n, int dim, const float* x, const float* weight, float eps, float* y,
+                             char* err, int errLen);
+// Rotary embedding of qkv rows [n][qDim + 2 kvDim] at positions startPos.. (prefill kernel):
+// writes q [n][qDim] and k, v [n][kvDim] (as the cache holds them), returned as floats.
+int parley_cuda_test_rope(int n, int startPos, int nHead, int nHeadKv, int headDim, int neox,
+                          const float* invFreq, const float* qkv, float* q, float* k, float* v,
+                          char* err, int errLen);
+// Decode attention: q [nHead][headDim] floats, cache k/v [length][nHeadKv*headDim] floats
+// (rounded to half), out [nHead][headDim]. maxContext sizes the split of the sequence.
+int parley_cuda_test_attention_decode(int nHead, int nHeadKv, int headDim, int length, int maxContext,
+                                      const float* q, const float* k, const float* v, float* out,
+                                      char* err, int errLen);
+// Prefill attention: q [n][nHead*headDim] for positions startPos..startPos+n-1, cache k/v
+// [startPos+n][kvDim]; out [n][nHead*headDim].
+int parley_cuda_test_attention_prefill(int nHead, int nHeadKv, int headDim, int startPos, int n,
+                                       const float* q, const float* k, const float* v, float* out,
+                                       char* err, int errLen);
+// Sampling over logits [vocab]: returns the chosen id in *token. uniform in [0, 1).
+int parley_cuda_test_sample(int vocab, const float* logits, float temperature, int topK, float topP,
+                            float minP, float repeatPenalty, const int32_t* history, int historyCount,
+                            float uniform, int32_t* token, char* err, int errLen);
+
+#ifdef __cplusplus
+}
+#endif

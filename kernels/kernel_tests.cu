@@ -1,0 +1,274 @@
+// Single-kernel entry points for tests/test_cuda_kernels.cpp (see cuda_api.h): host arrays in,
+// device buffers with poisoned outputs (all bits set: NaN in float and half), one kernel, host
+// arrays out. Each returns 0, or 1 with the error's message.
+#include "kernels/attention_decode.h"
+#include "kernels/attention_prefill.h"
+#include "kernels/cuda_api.h"
+#include "kernels/gemv.h"
+#include "kernels/prefill_gemm.h"
+#include "kernels/rmsnorm.h"
+#include "kernels/rope.h"
+#include "kernels/sampling.h"
+
+#include <cstring>
+#include <functional>
+#include <vector>
+
+namespace parley::cuda {
+namespace {
+
+class Buffers {
+public:
+    ~Buffers() {
+        for (void* p : ptrs_) cudaFree(p);
+    }
+    template <typename T> T* alloc(size_t count, bool poison = false) {
+        void* p = nullptr;
+        PARLEY_CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(count * sizeof(T), 16)));
+        ptrs_.push_back(p);
+        if (poison) PARLEY_CUDA_CHECK(cudaMemset(p, 0xff, count * sizeof(T)));
+        return static_cast<T*>(p);
+    }
+    template <typename T> T* upload(const T* host, size_t count) {
+        T* d = alloc<T>(count);
+        if (count) PARLEY_CUDA_CHECK(cudaMemcpy(d, host, count * sizeof(T), cudaMemcpyHostToDevice));
+        return d;
+    }
+    __half* uploadAsHalf(const float* host, size_t count) {
+        std::vector<__half> h(count);
+        for (size_t i = 0; i < count; ++i) h[i] = __float2half_rn(host[i]);
+        return upload(h.data(), count);
+    }
+
+private:
+    std::vector<void*> ptrs_;
+};
+
+template <typename T> void download(T* host, const T* dev, size_t count) {
+    PARLEY_CUDA_CHECK(cudaDeviceSynchronize());
+    PARLEY_CUDA_CHECK(cudaMemcpy(host, dev, count * sizeof(T), cudaMemcpyDeviceToHost));
+}
+
+void halvesToFloats(const __half* dev, size_t count, float* host) {
+    std::vector<__half> h(count);
+    download(h.data(), dev, count);
+    for (size_t i = 0; i < count; ++i) host[i] = __half2float(h[i]);
+}
+
+int guard(char* err, int errLen, const std::function<void()>& body) {
+    try {
+        body();
+        PARLEY_CUDA_CHECK(cudaDeviceSynchronize());
+        return 0;
+    } catch (const std::exception& ex) {
+        if (err && errLen > 0) {
+            std::strncpy(err, ex.what(), size_t(errLen - 1));
+            err[errLen - 1] = 0;
+        }
+        return 1;
+    }
+}
+
+DeviceMatrix uploadMatrix(Buffers& b, int precision, int groupSize, int64_t rows, int64_t cols, const uint16_t* f16,
+                          const int8_t* q8, const uint8_t* q4, const uint16_t* scales, const uint16_t* mins) {
+    DeviceMatrix m;
+    m.precision = Precision(precision);
+    m.rows = rows;
+    m.cols = cols;
+    m.ld = precision == 0 ? (cols + 7) / 8 * 8 : cols;
+    m.groupSize = precision == 0 ? 0 : groupSize;
+    const size_t groups = precision == 0 ? 0 : size_t(rows * (cols / groupSize));
+    if (precision == 0) {
+        // Rows padded to whole 16-byte chunks with zeros, as the backend stores them.
+        uint16_t* d = b.alloc<uint16_t>(size_t(rows * m.ld));
+        PARLEY_CUDA_CHECK(cudaMemset(d, 0, size_t(rows * m.ld) * 2));
+        PARLEY_CUDA_CHECK(cudaMemcpy2D(d, size_t(m.ld) * 2, f16, size_t(cols) * 2, size_t(cols) * 2, size_t(rows),
+                                       cudaMemcpyHostToDevice));
+        m.data = d;
+    }
+    else if (precision == 1) {
+        m.data = b.upload(q8, size_t(rows * cols));
+        m.scales = b.upload(scales, groups);
+    } else {
+        m.data = b.upload(q4, size_t(rows * cols / 2));
+        std::vector<uint16_t> sm(groups * 2);
+        for (size_t i = 0; i < groups; ++i) {
+            sm[2 * i] = scales[i];
+            sm[2 * i + 1] = mins[i];
+        }
+        m.scales = b.upload(sm.data(), sm.size());
+    }
+    return m;
+}
+
+} // namespace
+} // namespace parley::cuda
+
+using namespace parley::cuda;
+
+extern "C" int parley_cuda_test_gemv(int precision, int groupSize, int64_t rows, int64_t cols, const uint16_t* f16,
+                                     const int8_t* q8, const uint8_t* q4, const uint16_t* scales, const uint16_t* mins,
+                                     const float* x, const float* normWeight, float eps, float* y, char* err, int errLen) {
+    return guard(err, errLen, [&] {
+        Buffers b;
+        DeviceMatrix m = uploadMatrix(b, precision, groupSize, rows, cols, f16, q8, q4, scales, mins);
+        GemvArgs a;
+        a.x = b.upload(x, size_t(cols));
+        if (normWeight) {
+            double s = 0;
+            for (int64_t i = 0; i < cols; ++i) s += double(x[i]) * x[i];
+            const float ssq = float(s);
+            a.normWeight = b.upload(normWeight, size_t(cols));
+            a.ssq = b.upload(&ssq, 1);
+            a.eps = eps;
+        }
+        a.logicalRows = int(rows);
+        a.pairCount = gemvPairCount(GemvEpilogue::Store, int(rows));
+        a.out = b.alloc<float>(size_t(rows), true);
+        launchGemv(LaunchContext{}, m, GemvEpilogue::Store, a);
+        download(y, a.out, size_t(rows));
+    });
+}
+
+extern "C" int parley_cuda_test_gemm(int precision, int groupSize, int64_t rows, int64_t cols, int n, const uint16_t* f16,
+                                     const int8_t* q8, const uint8_t* q4, const uint16_t* scales, const uint16_t* mins,
+                                     const float* x, float* y, char* err, int errLen) {
+    return guard(err, errLen, [&] {
+        Buffers b;
+        DeviceMatrix m = uploadMatrix(b, precision, groupSize, rows, cols, f16, q8, q4, scales, mins);
+        GemmContext g;
+        if (cublasCreate(&g.handle) != CUBLAS_STATUS_SUCCESS) throw parley::Error("cublasCreate failed");
+        struct HandleGuard {
+            cublasHandle_t h;
+            ~HandleGuard() { cublasDestroy(h); }
+        } hg{g.handle};
+        // Scratch for two slabs of a third of the matrix, so that the slab loop runs more than once.
+        g.scratchHalves = size_t(std::max<int64_t>(2 * cols, 2 * (rows / 3) * cols));
+        g.scratch = b.alloc<__half>(g.scratchHalves);
+        const __half* xd = b.uploadAsHalf(x, size_t(n) * cols);
+        float* yd = b.alloc<float>(size_t(n) * rows, true);
+        gemmRows(LaunchContext{}, g, m, xd, n, yd, true, rows, 0, 0.f);
+        download(y, yd, size_t(n) * rows);
+    });
+}
+
+extern "C" int parley_cuda_test_rmsnorm(int n, int dim, const float* x, const float* weight, float eps, float* y,
+                                        char* err, int errLen) {
+    return guard(err, errLen, [&] {
+        Buffers b;
+        __half* out = b.alloc<__half>(size_t(n) * dim, true);
+        launchRmsNormRowsHalf(LaunchContext{}, b.upload(x, size_t(n) * dim), dim, b.upload(weight, size_t(dim)), eps, n,
+                              dim, out);
+        halvesToFloats(out, size_t(n) * dim, y);
+    });
+}
+
+extern "C" int parley_cuda_test_rope(int n, int startPos, int nHead, int nHeadKv, int headDim, int neox,
+                                     const float* invFreq, const float* qkv, float* q, float* k, float* v, char* err,
+                                     int errLen) {
+    return guard(err, errLen, [&] {
+        Buffers b;
+        const int qDim = nHead * headDim, kvDim = nHeadKv * headDim;
+        RopeArgs r;
+        r.nHead = nHead;
+        r.nHeadKv = nHeadKv;
+        r.headDim = headDim;
+        r.neox = neox != 0;
+        r.invFreq = b.upload(invFreq, size_t(headDim / 2));
+        const __half* in = b.uploadAsHalf(qkv, size_t(n) * (qDim + 2 * kvDim));
+        __half* qd = b.alloc<__half>(size_t(n) * qDim, true);
+        __half* kc = b.alloc<__half>(size_t(startPos + n) * kvDim, true);
+        __half* vc = b.alloc<__half>(size_t(startPos + n) * kvDim, true);
+        launchRopeAndStore(LaunchContext{}, r, in, n, startPos, qd, kc, vc);
+        halvesToFloats(qd, size_t(n) * qDim, q);
+        halvesToFloats(kc + size_t(startPos) * kvDim, size_t(n) * kvDim, k);
+        halvesToFloats(vc + size_t(startPos) * kvDim, size_t(n) * kvDim, v);
+    });
+}
+
+extern "C" int parley_cuda_test_attention_decode(int nHead, int nHeadKv, int headDim, int length, int maxContext,
+                                                 const float* q, const float* k, const float* v, float* out, char* err,
+                                                 int errLen) {
+    return guard(err, errLen, [&] {
+        Buffers b;
+        const int kvDim = nHeadKv * headDim;
+        int dev = 0, sms = 0;
+        PARLEY_CUDA_CHECK(cudaGetDevice(&dev));
+        PARLEY_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+        AttentionDecodeArgs a;
+        a.nHead = nHead;
+        a.nHeadKv = nHeadKv;
+        a.headDim = headDim;
+        attentionDecodeSplit(maxContext, nHeadKv, sms, a.chunk, a.nSplit);
+        a.q = b.upload(q, size_t(nHead) * headDim);
+        // The cache holds maxContext rows; the rows past `length` are poison and must not be read.
+        __half* kc = b.alloc<__half>(size_t(maxContext) * kvDim, true);
+        __half* vc = b.alloc<__half>(size_t(maxContext) * kvDim, true);
+        const __half* kh = b.uploadAsHalf(k, size_t(length) * kvDim);
+        const __half* vh = b.uploadAsHalf(v, size_t(length) * kvDim);
+        PARLEY_CUDA_CHECK(cudaMemcpy(kc, kh, size_t(length) * kvDim * 2, cudaMemcpyDeviceToDevice));
+        PARLEY_CUDA_CHECK(cudaMemcpy(vc, vh, size_t(length) * kvDim * 2, cudaMemcpyDeviceToDevice));
+        a.k = kc;
+        a.v = vc;
+        const int pos = length - 1;
+        a.pos = b.upload(&pos, 1);
+        a.out = b.alloc<float>(size_t(nHead) * headDim, true);
+        float* ws = b.alloc<float>(attentionDecodeWorkspaceFloats(nHead, a.nSplit, headDim), true);
+        a.partO = ws;
+        a.partMl = ws + size_t(nHead) * a.nSplit * headDim;
+        a.counters = b.alloc<unsigned>(size_t(nHeadKv));
+        PARLEY_CUDA_CHECK(cudaMemset(a.counters, 0, size_t(nHeadKv) * 4));
+        // Twice: the counters must come back to zero for the next launch.
+        launchAttentionDecode(LaunchContext{}, a);
+        PARLEY_CUDA_CHECK(cudaMemset(a.out, 0xff, size_t(nHead) * headDim * 4));
+        launchAttentionDecode(LaunchContext{}, a);
+        download(out, a.out, size_t(nHead) * headDim);
+    });
+}
+
+extern "C" int parley_cuda_test_attention_prefill(int nHead, int nHeadKv, int headDim, int startPos, int n, const float* q,
+                                                  const float* k, const float* v, float* out, char* err, int errLen) {
+    return guard(err, errLen, [&] {
+        Buffers b;
+        const int kvDim = nHeadKv * headDim, qDim = nHead * headDim, length = startPos + n;
+        AttentionPrefillArgs a;
+        a.nHead = nHead;
+        a.nHeadKv = nHeadKv;
+        a.headDim = headDim;
+        a.n = n;
+        a.startPos = startPos;
+        a.q = b.uploadAsHalf(q, size_t(n) * qDim);
+        // Poisoned rows after the sequence: attention must not read past the last position.
+        __half* kc = b.alloc<__half>(size_t(length + 64) * kvDim, true);
+        __half* vc = b.alloc<__half>(size_t(length + 64) * kvDim, true);
+        PARLEY_CUDA_CHECK(cudaMemcpy(kc, b.uploadAsHalf(k, size_t(length) * kvDim), size_t(length) * kvDim * 2, cudaMemcpyDeviceToDevice));
+        PARLEY_CUDA_CHECK(cudaMemcpy(vc, b.uploadAsHalf(v, size_t(length) * kvDim), size_t(length) * kvDim * 2, cudaMemcpyDeviceToDevice));
+        a.k = kc;
+        a.v = vc;
+        __half* o = b.alloc<__half>(size_t(n) * qDim, true);
+        a.out = o;
+        launchAttentionPrefill(LaunchContext{}, a);
+        halvesToFloats(o, size_t(n) * qDim, out);
+    });
+}
+
+extern "C" int parley_cuda_test_sample(int vocab, const float* logits, float temperature, int topK, float topP, float minP,
+                                       float repeatPenalty, const int32_t* history, int historyCount, float uniform,
+                                       int32_t* token, char* err, int errLen) {
+    return guard(err, errLen, [&] {
+        Buffers b;
+        SampleParamsDevice p;
+        p.temperature = temperature;
+        p.topK = topK;
+        p.topP = topP;
+        p.minP = minP;
+        p.repeatPenalty = repeatPenalty;
+        p.uniform = uniform;
+        p.historyCount = std::min(historyCount, kMaxSampleHistory);
+        for (int i = 0; i < p.historyCount; ++i) p.history[i] = history[i];
+        float* l = b.upload(logits, size_t(vocab));
+        int32_t* t = b.alloc<int32_t>(1, true);
+        launchSample(LaunchContext{}, l, vocab, b.upload(&p, 1), t);
+        download(token, t, 1);
+    });
+}

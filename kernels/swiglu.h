@@ -1,0 +1,13 @@
+#pragma once
+// SwiGLU (Shazeer 2020) for prefill rows: act = silu(gate) * up, from the fused [gate | up]
+// projection. (Decode fuses it into the gate/up GEMV epilogue.)
+#include "kernels/cuda_common.cuh"
+
+namespace parley::cuda {
+
+// gateUp: half [n][2 nFf]; act: half [n][nFf].
+void launchSwiGluRows(const LaunchContext& ctx, const __half* gateUp, int n, int nFf, __half* act);
+// Decode fallback where gate and up differ in format: gateUp floats [2 nFf] -> act [nFf].
+void launchSwiGluVector(const LaunchContext& ctx, const float* gateUp, int nFf, float* act);
+
+} // namespace parley::cuda

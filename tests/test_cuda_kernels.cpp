@@ -1,0 +1,371 @@
+// Each CUDA kernel alone against a simple CPU reference (double precision) on fresh random
+// inputs — never zeros — with the outputs poisoned (NaN) before the kernel runs, so an element
+// the kernel forgets shows up: GEMV in FP16, INT8 and INT4 (groups 16, 32, 128; widths that are
+// and are not whole warps of chunks; with and without the fused RMSNorm), the cuBLAS prefill
+// GEMM with slab-wise dequantization, RMSNorm, rotary embedding (both pairings), decode attention
+// split over blocks (lengths from 1 to past one chunk, grouped-query heads, launched twice so the
+// block counters must reset), prefill attention (tensor-core and simple paths, with cached
+// positions before the prompt), and sampling (greedy ties, penalty, top-k/top-p/min-p, inverse CDF).
+// Built everywhere; skipped with the reason where the CUDA backend or a GPU is missing.
+#include "cuda_test_support.h"
+#include "engine/weights.h"
+#include "kernels/cuda_api.h"
+
+#include <QTest>
+#include <cmath>
+#include <random>
+
+using namespace parley;
+using namespace parley::test;
+
+namespace {
+
+std::mt19937_64 rng(20261127);
+
+std::vector<float> randomFloats(size_t n, float lo = -1.f, float hi = 1.f) {
+    std::uniform_real_distribution<float> d(lo, hi);
+    std::vector<float> v(n);
+    for (float& x : v) {
+        do x = d(rng);
+        while (x == 0.f);
+    }
+    return v;
+}
+
+float roundHalf(float x) { return halfToFloat(floatToHalf(x)); }
+
+// ||a - b|| / ||b||, and false on any NaN.
+double relativeError(const std::vector<float>& a, const std::vector<double>& b) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        if (!std::isfinite(a[i])) return INFINITY;
+        num += (a[i] - b[i]) * (a[i] - b[i]);
+        den += b[i] * b[i];
+    }
+    return std::sqrt(num / std::max(den, 1e-300));
+}
+
+#define CALL(expr)                                                                   \
+    do {                                                                             \
+        char err_[512] = {0};                                                        \
+        auto errp_ = err_;                                                           \
+        (void)errp_;                                                                 \
+        if ((expr) != 0) QFAIL(err_);                                                \
+    } while (0)
+
+} // namespace
+
+class TestCudaKernels : public QObject {
+    Q_OBJECT
+private slots:
+    void initTestCase() {
+        const std::string why = cudaUnavailableReason();
+        if (!why.empty()) QSKIP(why.c_str());
+    }
+
+    void gemv_data() {
+        QTest::addColumn<int>("precision");
+        QTest::addColumn<int>("group");
+        QTest::addColumn<int>("rows");
+        QTest::addColumn<int>("cols");
+        QTest::addColumn<bool>("norm");
+        for (bool norm : {false, true}) {
+            const char* n = norm ? " norm" : "";
+            QTest::newRow(qPrintable(QString("fp16 67x256%1").arg(n))) << 0 << 0 << 67 << 256 << norm;
+            QTest::newRow(qPrintable(QString("fp16 33x100%1").arg(n))) << 0 << 0 << 33 << 100 << norm; // padded rows
+            QTest::newRow(qPrintable(QString("fp16 512x4096%1").arg(n))) << 0 << 0 << 512 << 4096 << norm;
+            QTest::newRow(qPrintable(QString("int8 g32 67x256%1").arg(n))) << 1 << 32 << 67 << 256 << norm;
+            QTest::newRow(qPrintable(QString("int8 g16 40x176%1").arg(n))) << 1 << 16 << 40 << 176 << norm;
+            QTest::newRow(qPrintable(QString("int8 g32 300x4096%1").arg(n))) << 1 << 32 << 300 << 4096 << norm;
+            QTest::newRow(qPrintable(QString("int4 g32 67x160%1").arg(n))) << 2 << 32 << 67 << 160 << norm;
+            QTest::newRow(qPrintable(QString("int4 g128 129x4096%1").arg(n))) << 2 << 128 << 129 << 4096 << norm;
+            QTest::newRow(qPrintable(QString("int4 g32 96x11008%1").arg(n))) << 2 << 32 << 96 << 11008 << norm;
+        }
+    }
+    void gemv() {
+        QFETCH(int, precision);
+        QFETCH(int, group);
+        QFETCH(int, rows);
+        QFETCH(int, cols);
+        QFETCH(bool, norm);
+        auto fn = cudaSymbol<decltype(&parley_cuda_test_gemv)>("parley_cuda_test_gemv");
+        QVERIFY(fn);
+        const std::vector<float> wf = randomFloats(size_t(rows) * cols);
+        const WeightMatrix w = quantizeMatrix(wf.data(), rows, cols, Precision(precision), group ? group : 32);
+        const std::vector<float> x = randomFloats(size_t(cols), -2.f, 2.f), nw = randomFloats(size_t(cols), 0.5f, 1.5f);
+        const float eps = 1e-5f;
+        std::vector<double> xin(cols);
+        double ss = 0;
+        for (float v : x) ss += double(v) * v;
+        const double inv = 1.0 / std::sqrt(ss / cols + eps);
+        for (int c = 0; c < cols; ++c) xin[c] = norm ? x[c] * inv * nw[c] : x[c];
+        std::vector<double> ref(rows);
+        std::vector<float> row(cols);
+        for (int r = 0; r < rows; ++r) {
+            w.dequantizeRow(r, row.data());
+            double s = 0;
+            for (int c = 0; c < cols; ++c) s += double(row[c]) * xin[c];
+            ref[r] = s;
+        }
+        std::vector<float> y(rows);
+        CALL(fn(precision, w.groupSize, rows, cols, w.f16.data(), w.q8.data(), w.q4.data(), w.scales.data(), w.mins.data(),
+                x.data(), norm ? nw.data() : nullptr, eps, y.data(), err_, sizeof(err_)));
+        const double e = relativeError(y, ref);
+        QVERIFY2(e < 1e-4, qPrintable(QString("relative error %1").arg(e)));
+    }
+
+    void gemm_data() {
+        QTest::addColumn<int>("precision");
+        QTest::addColumn<int>("group");
+        QTest::addColumn<int>("n");
+        QTest::newRow("fp16 n=5") << 0 << 0 << 5;
+        QTest::newRow("int8 n=70") << 1 << 32 << 70;
+        QTest::newRow("int4 g32 n=70") << 2 << 32 << 70;
+        QTest::newRow("int4 g128 n=3") << 2 << 128 << 3;
+    }
+    void gemm() {
+        QFETCH(int, precision);
+        QFETCH(int, group);
+        QFETCH(int, n);
+        auto fn = cudaSymbol<decltype(&parley_cuda_test_gemm)>("parley_cuda_test_gemm");
+        QVERIFY(fn);
+        const int rows = 200, cols = 256;
+        const std::vector<float> wf = randomFloats(size_t(rows) * cols);
+        const WeightMatrix w = quantizeMatrix(wf.data(), rows, cols, Precision(precision), group ? group : 32);
+        std::vector<float> x = randomFloats(size_t(n) * cols);
+        std::vector<double> ref(size_t(n) * rows);
+        std::vector<float> row(cols);
+        for (int r = 0; r < rows; ++r) {
+            w.dequantizeRow(r, row.data());
+            for (int t = 0; t < n; ++t) {
+                double s = 0;
+                for (int c = 0; c < cols; ++c) s += double(roundHalf(row[c])) * roundHalf(x[size_t(t) * cols + c]);
+                ref[size_t(t) * rows + r] = s;
+            }
+        }
+        std::vector<float> y(size_t(n) * rows);
+        CALL(fn(precision, w.groupSize, rows, cols, n, w.f16.data(), w.q8.data(), w.q4.data(), w.scales.data(),
+                w.mins.data(), x.data(), y.data(), err_, sizeof(err_)));
+        const double e = relativeError(y, ref);
+        QVERIFY2(e < 1e-4, qPrintable(QString("relative error %1").arg(e)));
+    }
+
+    void rmsnorm() {
+        auto fn = cudaSymbol<decltype(&parley_cuda_test_rmsnorm)>("parley_cuda_test_rmsnorm");
+        QVERIFY(fn);
+        const int n = 7, dim = 4100;
+        const std::vector<float> x = randomFloats(size_t(n) * dim, -3.f, 3.f), w = randomFloats(size_t(dim), 0.5f, 1.5f);
+        std::vector<double> ref(size_t(n) * dim);
+        for (int t = 0; t < n; ++t) {
+            double ss = 0;
+            for (int i = 0; i < dim; ++i) ss += double(x[t * dim + i]) * x[t * dim + i];
+            const double inv = 1.0 / std::sqrt(ss / dim + 1e-6);
+            for (int i = 0; i < dim; ++i) ref[t * dim + i] = x[t * dim + i] * inv * w[i];
+        }
+        std::vector<float> y(size_t(n) * dim);
+        CALL(fn(n, dim, x.data(), w.data(), 1e-6f, y.data(), err_, sizeof(err_)));
+        QVERIFY(relativeError(y, ref) < 2e-3);
+    }
+
+    void rope_data() {
+        QTest::addColumn<bool>("neox");
+        QTest::addColumn<int>("headDim");
+        QTest::newRow("adjacent pairs, 64") << false << 64;
+        QTest::newRow("half-split pairs, 64") << true << 64;
+        QTest::newRow("adjacent pairs, 12") << false << 12;
+    }
+    void rope() {
+        QFETCH(bool, neox);
+        QFETCH(int, headDim);
+        auto fn = cudaSymbol<decltype(&parley_cuda_test_rope)>("parley_cuda_test_rope");
+        QVERIFY(fn);
+        const int n = 5, startPos = 300, nHead = 4, nHeadKv = 2, qDim = nHead * headDim, kvDim = nHeadKv * headDim;
+        const int width = qDim + 2 * kvDim;
+        std::vector<float> inv(headDim / 2);
+        for (int i = 0; i < headDim / 2; ++i) inv[i] = float(std::pow(10000.0, -2.0 * i / headDim));
+        std::vector<float> qkv = randomFloats(size_t(n) * width);
+        for (float& v : qkv) v = roundHalf(v);
+        std::vector<double> rq(size_t(n) * qDim), rk(size_t(n) * kvDim), rv(size_t(n) * kvDim);
+        for (int t = 0; t < n; ++t) {
+            const float* row = qkv.data() + size_t(t) * width;
+            auto rotate = [&](const float* in, double* out, int heads) {
+                for (int h = 0; h < heads; ++h)
+                    for (int i = 0; i < headDim / 2; ++i) {
+                        const int e0 = h * headDim + (neox ? i : 2 * i), e1 = neox ? e0 + headDim / 2 : e0 + 1;
+                        const double a = double(startPos + t) * double(inv[i]);
+                        out[e0] = in[e0] * std::cos(a) - in[e1] * std::sin(a);
+                        out[e1] = in[e0] * std::sin(a) + in[e1] * std::cos(a);
+                    }
+            };
+            rotate(row, rq.data() + size_t(t) * qDim, nHead);
+            rotate(row + qDim, rk.data() + size_t(t) * kvDim, nHeadKv);
+            for (int e = 0; e < kvDim; ++e) rv[size_t(t) * kvDim + e] = row[qDim + kvDim + e];
+        }
+        std::vector<float> q(rq.size()), k(rk.size()), v(rv.size());
+        CALL(fn(n, startPos, nHead, nHeadKv, headDim, neox, inv.data(), qkv.data(), q.data(), k.data(), v.data(), err_,
+                sizeof(err_)));
+        QVERIFY(relativeError(q, rq) < 2e-3);
+        QVERIFY(relativeError(k, rk) < 2e-3);
+        QVERIFY(relativeError(v, rv) < 1e-6);
+    }
+
+    void attentionDecode_data() {
+        QTest::addColumn<int>("nHead");
+        QTest::addColumn<int>("nHeadKv");
+        QTest::addColumn<int>("headDim");
+        QTest::addColumn<int>("length");
+        QTest::addColumn<int>("maxContext");
+        QTest::newRow("1 position") << 8 << 2 << 128 << 1 << 1024;
+        QTest::newRow("37 positions") << 8 << 2 << 128 << 37 << 1024;
+        QTest::newRow("1000 positions, split") << 8 << 2 << 128 << 1000 << 1024;
+        QTest::newRow("4096 positions, 32 heads") << 32 << 32 << 128 << 4096 << 4096;
+        QTest::newRow("GQA 9/3, head 64") << 9 << 3 << 64 << 700 << 2048;
+        QTest::newRow("head 12") << 4 << 1 << 12 << 300 << 512;
+    }
+    void attentionDecode() {
+        QFETCH(int, nHead);
+        QFETCH(int, nHeadKv);
+        QFETCH(int, headDim);
+        QFETCH(int, length);
+        QFETCH(int, maxContext);
+        auto fn = cudaSymbol<decltype(&parley_cuda_test_attention_decode)>("parley_cuda_test_attention_decode");
+        QVERIFY(fn);
+        const int kvDim = nHeadKv * headDim, G = nHead / nHeadKv;
+        const std::vector<float> q = randomFloats(size_t(nHead) * headDim, -2.f, 2.f);
+        std::vector<float> k = randomFloats(size_t(length) * kvDim), v = randomFloats(size_t(length) * kvDim);
+        for (float& x : k) x = roundHalf(x);
+        for (float& x : v) x = roundHalf(x);
+        std::vector<double> ref(size_t(nHead) * headDim);
+        for (int h = 0; h < nHead; ++h) {
+            const int kvh = h / G;
+            std::vector<double> s(length);
+            double m = -INFINITY;
+            for (int j = 0; j < length; ++j) {
+                double d = 0;
+                for (int i = 0; i < headDim; ++i) d += double(q[h * headDim + i]) * k[size_t(j) * kvDim + kvh * headDim + i];
+                s[j] = d / std::sqrt(double(headDim));
+                m = std::max(m, s[j]);
+            }
+            double l = 0;
+            for (double& x : s) l += (x = std::exp(x - m));
+            for (int i = 0; i < headDim; ++i) {
+                double o = 0;
+                for (int j = 0; j < length; ++j) o += s[j] * v[size_t(j) * kvDim + kvh * headDim + i];
+                ref[h * headDim + i] = o / l;
+            }
+        }
+        std::vector<float> out(ref.size());
+        CALL(fn(nHead, nHeadKv, headDim, length, maxContext, q.data(), k.data(), v.data(), out.data(), err_, sizeof(err_)));
+        const double e = relativeError(out, ref);
+        QVERIFY2(e < 1e-4, qPrintable(QString("relative error %1").arg(e)));
+    }
+
+    void attentionPrefill_data() {
+        QTest::addColumn<int>("headDim");
+        QTest::addColumn<int>("startPos");
+        QTest::addColumn<int>("n");
+        QTest::newRow("head 128, 70 tokens") << 128 << 0 << 70;
+        QTest::newRow("head 128, 130 after 40 cached") << 128 << 40 << 130;
+        QTest::newRow("head 64, 1 token after 33") << 64 << 33 << 1;
+        QTest::newRow("head 96, 65 tokens") << 96 << 0 << 65;
+        QTest::newRow("head 16 (simple path), 20 after 5") << 16 << 5 << 20;
+    }
+    void attentionPrefill() {
+        QFETCH(int, headDim);
+        QFETCH(int, startPos);
+        QFETCH(int, n);
+        auto fn = cudaSymbol<decltype(&parley_cuda_test_attention_prefill)>("parley_cuda_test_attention_prefill");
+        QVERIFY(fn);
+        const int nHead = 4, nHeadKv = 2, G = 2, qDim = nHead * headDim, kvDim = nHeadKv * headDim, length = startPos + n;
+        std::vector<float> q = randomFloats(size_t(n) * qDim, -2.f, 2.f), k = randomFloats(size_t(length) * kvDim),
+                           v = randomFloats(size_t(length) * kvDim);
+        for (auto* vec : {&q, &k, &v})
+            for (float& x : *vec) x = roundHalf(x);
+        std::vector<double> ref(size_t(n) * qDim);
+        for (int t = 0; t < n; ++t)
+            for (int h = 0; h < nHead; ++h) {
+                const int kvh = h / G, last = startPos + t;
+                std::vector<double> s(last + 1);
+                double m = -INFINITY;
+                for (int j = 0; j <= last; ++j) {
+                    double d = 0;
+                    for (int i = 0; i < headDim; ++i)
+                        d += double(q[size_t(t) * qDim + h * headDim + i]) * k[size_t(j) * kvDim + kvh * headDim + i];
+                    s[j] = d / std::sqrt(double(headDim));
+                    m = std::max(m, s[j]);
+                }
+                double l = 0;
+                for (double& x : s) l += (x = std::exp(x - m));
+                for (int i = 0; i < headDim; ++i) {
+                    double o = 0;
+                    for (int j = 0; j <= last; ++j) o += s[j] * v[size_t(j) * kvDim + kvh * headDim + i];
+                    ref[size_t(t) * qDim + h * headDim + i] = o / l;
+                }
+            }
+        std::vector<float> out(ref.size());
+        CALL(fn(nHead, nHeadKv, headDim, startPos, n, q.data(), k.data(), v.data(), out.data(), err_, sizeof(err_)));
+        const double e = relativeError(out, ref);
+        QVERIFY2(e < 5e-3, qPrintable(QString("relative error %1").arg(e)));
+    }
+
+    void sampling() {
+        auto fn = cudaSymbol<decltype(&parley_cuda_test_sample)>("parley_cuda_test_sample");
+        QVERIFY(fn);
+        const int vocab = 32000;
+        std::vector<float> logits = randomFloats(size_t(vocab), -5.f, 5.f);
+        const int top = int(std::max_element(logits.begin(), logits.end()) - logits.begin());
+        int32_t token = -1;
+        // Greedy, and top-k 1 at any temperature.
+        CALL(fn(vocab, logits.data(), 0.f, 0, 1.f, 0.f, 1.f, nullptr, 0, 0.5f, &token, err_, sizeof(err_)));
+        QCOMPARE(token, top);
+        CALL(fn(vocab, logits.data(), 1.5f, 1, 1.f, 0.f, 1.f, nullptr, 0, 0.99f, &token, err_, sizeof(err_)));
+        QCOMPARE(token, top);
+        // Equal maxima: the lower index wins.
+        std::vector<float> tie = logits;
+        tie[100] = tie[31000] = 50.f;
+        CALL(fn(vocab, tie.data(), 0.f, 0, 1.f, 0.f, 1.f, nullptr, 0, 0.f, &token, err_, sizeof(err_)));
+        QCOMPARE(token, 100);
+        // The repetition penalty pushes the winner down when it was seen.
+        std::vector<float> pen = logits;
+        pen[top] = 6.f;
+        int second = 0;
+        for (int i = 0; i < vocab; ++i)
+            if (i != top && pen[i] > pen[second]) second = i;
+        const int32_t hist[] = {top};
+        CALL(fn(vocab, pen.data(), 0.f, 0, 1.f, 0.f, 3.f, hist, 1, 0.f, &token, err_, sizeof(err_)));
+        QCOMPARE(token, second);
+        // Inverse CDF over all tokens at temperature 1 matches the CPU's cumulative sums.
+        for (float u : {0.01f, 0.37f, 0.5f, 0.93f}) {
+            CALL(fn(vocab, logits.data(), 1.f, 0, 1.f, 0.f, 1.f, nullptr, 0, u, &token, err_, sizeof(err_)));
+            const float mx = logits[top];
+            double total = 0;
+            for (float l : logits) total += std::exp(double(l) - mx);
+            double before = 0;
+            for (int i = 0; i < token; ++i) before += std::exp(double(logits[i]) - mx);
+            const double after = before + std::exp(double(logits[token]) - mx);
+            QVERIFY2(before / total <= u + 1e-4 && after / total >= u - 1e-4,
+                     qPrintable(QString("u %1 picked %2 covering %3..%4").arg(u).arg(token).arg(before / total).arg(after / total)));
+        }
+        // Top-k 5: always one of the five largest.
+        std::vector<int> order(vocab);
+        for (int i = 0; i < vocab; ++i) order[i] = i;
+        std::partial_sort(order.begin(), order.begin() + 5, order.end(), [&](int a, int b) { return logits[a] > logits[b]; });
+        for (int i = 0; i < 20; ++i) {
+            const float u = (i + 0.5f) / 20.f;
+            CALL(fn(vocab, logits.data(), 2.f, 5, 1.f, 0.f, 1.f, nullptr, 0, u, &token, err_, sizeof(err_)));
+            QVERIFY(std::find(order.begin(), order.begin() + 5, token) != order.begin() + 5);
+        }
+        // Top-p and min-p: one dominant token (p > 0.99) is all that is left.
+        std::vector<float> peaked = logits;
+        peaked[777] = 40.f;
+        for (float u : {0.f, 0.5f, 0.999f}) {
+            CALL(fn(vocab, peaked.data(), 1.f, 0, 0.9f, 0.f, 1.f, nullptr, 0, u, &token, err_, sizeof(err_)));
+            QCOMPARE(token, 777);
+            CALL(fn(vocab, peaked.data(), 1.f, 0, 1.f, 0.05f, 1.f, nullptr, 0, u, &token, err_, sizeof(err_)));
+            QCOMPARE(token, 777);
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCudaKernels)
+#include "test_cuda_kernels.moc"
