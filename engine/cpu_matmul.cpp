@@ -38,21 +38,22 @@ void quantizeActivations(const float* x, int64_t nTokens, int64_t cols, bool int
             const float* xb = x + t * cols + b * 32;
             float amax = 0;
             for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xb[i]));
-            const float d = amax / 127.0f;
-            const float inv = amax > 0 ? 127.0f / amax : 0.0f;
-            int8_t* qb = out.q.data() + (t * blocks + b) * 32;
-            int sum0 = 0, sum1 = 0;
+            const float d = amax / 32767.0f;
+            const float inv = amax > 0 ? 32767.0f / amax : 0.0f;
+            int16_t* qb = out.q.data() + (t * blocks + b) * 32;
+            float sum0 = 0, sum1 = 0;
             for (int i = 0; i < 32; ++i) {
-                const int v = int(std::nearbyint(xb[i] * inv)); // |v| <= 127
-                (i < 16 ? sum0 : sum1) += v;
+                // |xb[i] * inv| <= 32767 (1 + 2^-23), which rounds to at most 32767.
+                const int v = int(std::nearbyint(xb[i] * inv));
+                (i < 16 ? sum0 : sum1) += xb[i];
                 // INT4 weights hold element 2j in the low nibble and 2j+1 in the high nibble of
                 // byte j; the kernel unpacks the low nibbles of a block, then the high ones.
                 const int pos = int4Order ? (i % 2 == 0 ? i / 2 : 16 + i / 2) : i;
-                qb[pos] = int8_t(v);
+                qb[pos] = int16_t(v);
             }
             out.d[size_t(t * blocks + b)] = d;
-            halfSums[size_t(2 * b)] = d * float(sum0);
-            halfSums[size_t(2 * b + 1)] = d * float(sum1);
+            halfSums[size_t(2 * b)] = sum0;
+            halfSums[size_t(2 * b + 1)] = sum1;
         }
         for (int64_t g = 0; g < out.groups; ++g) {
             float s = 0;
@@ -125,7 +126,8 @@ void matmul(const WeightMatrix& W, const float* x, int64_t nTokens, float* y, Th
     // Activations are quantized once per call, before the rows are split (each thread reads them).
     thread_local detail::QuantizedActivations qa;
     const bool integer = W.precision != Precision::FP16;
-    if (integer) detail::quantizeActivations(x, nTokens, W.cols, W.precision == Precision::INT4, W.groupSize, qa);
+    if (integer)
+        detail::quantizeActivations(x, nTokens, W.cols, W.precision == Precision::INT4, W.groupSize, qa);
     const detail::QuantizedActivations* qaPtr = integer ? &qa : nullptr;
     // Rows in multiples of 4 (the kernels' row tile).
     pool.parallelFor(W.rows, 4, [&](int64_t begin, int64_t end) {

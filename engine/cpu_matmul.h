@@ -10,10 +10,10 @@ namespace parley {
 class ThreadPool;
 
 // x: [nTokens][W.cols], y: [nTokens][W.rows]. Uses SIMD where the CPU has it.
-// Accuracy: FP16 accumulates in float. INT8/INT4 (with AVX2) round the activations to int8 per
-// block of 32 (step max|x_block|/127, as llama.cpp's q8_0 activations) and use integer dot
-// products, so |y - matmulReference| <= sum over blocks of sum|w| * max|x_block| / 254 plus float
-// rounding (checked in tests/test_matmul.cpp).
+// Accuracy: FP16 accumulates in float. INT8/INT4 (with AVX2) round the activations to int16 per
+// block of 32 (step max|x_block|/32767) and use integer dot products, so |y - matmulReference|
+// <= sum over blocks of sum|w - min| * max|x_block| / 65534 plus float rounding (checked in
+// tests/test_matmul.cpp): about 5 significant digits, unlike llama.cpp's int8 activations.
 void matmul(const WeightMatrix& W, const float* x, int64_t nTokens, float* y, ThreadPool& pool);
 // The simple reference every fast path is checked against: dequantizeRow + double accumulation.
 void matmulReference(const WeightMatrix& W, const float* x, int64_t nTokens, float* y);

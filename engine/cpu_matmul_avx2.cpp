@@ -1,12 +1,14 @@
 // AVX2 / FMA / F16C kernels of the CPU matrix products (compiled when the build targets a CPU
 // that has them; the engine is built with -march=native unless PARLEY_PORTABLE).
 //
-// INT8 and INT4: integer dot products against activations quantized to int8 per block of 32
-// (cpu_matmul_kernels.h), as llama.cpp does for its q4/q8 formats: per block, vpmaddubsw
-// multiplies unsigned by signed bytes and adds pairs to int16, vpmaddwd adds pairs to int32, and
-// the 8 int32 sums are scaled by (weight group scale * activation step) in float. INT4's
-// "+ min" part is min * (sum of the group's quantized activations), so the result is the exact
-// dot product of the weights with the quantized activations, up to float rounding.
+// INT8 and INT4: integer dot products against activations rounded to int16 per block of 32
+// (cpu_matmul_kernels.h): per block, the weights are widened to int16, vpmaddwd multiplies pairs
+// and adds them to int32, and the 8 int32 sums are scaled by (weight group scale * activation
+// step) in float. INT4's "+ min" part is min * (sum of the group's float activations). The result
+// is the dot product of the weights with activations off by at most 1/65534 of their block's
+// largest value, up to float rounding. (llama.cpp rounds activations to int8 and uses
+// vpmaddubsw; measured here that saves only 0-14% of the time and visibly changes the answers of
+// small quantized models.)
 // FP16: F16C conversion and FMA.
 //
 // Tiles: 4 rows x up to 2 tokens share each unpacked weight block and each activation load;
@@ -178,26 +180,30 @@ void prepareRowScales(const WeightMatrix& W, int64_t r, int k, RowScales& rs) {
 
 // groupScale[r], groupMin[r]: row r0 + r's group scales and minimums as floats (RowScales).
 // Pairs: 16-wide groups, two per block; otherwise a group is 2^groupShift blocks.
+//
+// R rows x T tokens against the activations rounded to int16: weights are
+// widened to int16 (INT4: the 16 bytes of a block zero-extended to 16-bit lanes; the low nibbles
+// are its even elements and the high nibbles its odd ones, matching the activations' int4
+// order; INT8: sign-extended halves) and vpmaddwd multiplies pairs and adds them to int32.
+// Bounds: INT4 |q w| <= 15 * 32767 * 4 per lane after adding the two halves (< 2^21); INT8
+// 128 * 32767 * 2 per lane (< 2^24), so no int32 overflows and the conversion to float is exact.
 template <bool Int4, bool Pairs, int R, int T>
 void intTile(const WeightMatrix& W, int64_t r0, const float* const* groupScale, const float* const* groupMin,
              int groupShift, const QuantizedActivations& qa, int64_t t0, float out[kRowTile][2]) {
     const int64_t blocks = qa.blocks;
     const int64_t cols = W.cols;
-    const __m256i ones = _mm256_set1_epi16(1);
-    const __m256i lowNibbles = _mm256_set1_epi8(0x0f);
-    // Which of the block's two 16-wide groups each int32 lane of vpmaddwd's result belongs to:
-    // INT8 (natural order): lanes 0-3 hold elements 0-15. INT4 (even elements in the low 128 bits,
-    // odd ones in the high 128): lanes 0, 1, 4, 5 hold elements below 16.
-    const __m256i pairLanes = Int4 ? _mm256_setr_epi32(0, 0, 1, 1, 0, 0, 1, 1) : _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+    const __m256i lowNibbles = _mm256_set1_epi16(0x0f);
+    // 16-wide groups: INT4's int32 lanes 0-3 hold elements below 16 of both halves (even
+    // elements 0-14, odd 1-15), lanes 4-7 the rest. INT8's two products are scaled separately.
+    const __m256i pairLanes = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
 
-    // Row and token base pointers, hoisted so the loop below only indexes by block.
     const uint8_t* wRow[R];
     const float* scaleRow[R];
     for (int r = 0; r < R; ++r) {
         wRow[r] = Int4 ? W.q4.data() + (r0 + r) * (cols / 2) : reinterpret_cast<const uint8_t*>(W.q8.data()) + (r0 + r) * cols;
         scaleRow[r] = groupScale[r];
     }
-    const int8_t* xRow[T];
+    const int16_t* xRow[T];
     const float* dRow[T];
     for (int t = 0; t < T; ++t) {
         xRow[t] = qa.q.data() + (t0 + t) * blocks * 32;
@@ -208,43 +214,48 @@ void intTile(const WeightMatrix& W, int64_t r0, const float* const* groupScale, 
     for (int i = 0; i < R * T; ++i) acc[i] = _mm256_setzero_ps();
 
     for (int64_t b = 0; b < blocks; ++b) {
-        __m256i w[R];
-        __m256 scale[R];
+        __m256 dx[T];
+        for (int t = 0; t < T; ++t) dx[t] = _mm256_broadcast_ss(dRow[t] + b);
 #pragma GCC unroll 4
         for (int r = 0; r < R; ++r) {
+            __m256i w0, w1; // INT4: even, odd elements; INT8: elements 0-15, 16-31
             if constexpr (Int4) {
-                const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wRow[r] + b * 16));
-                w[r] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(bytes, 4), bytes), lowNibbles);
+                const __m256i wide = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wRow[r] + b * 16)));
+                w0 = _mm256_and_si256(wide, lowNibbles);
+                w1 = _mm256_srli_epi16(wide, 4);
             } else {
-                w[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wRow[r] + b * 32));
+                w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wRow[r] + b * 32)));
+                w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wRow[r] + b * 32 + 16)));
             }
-            if constexpr (Pairs) {
+            __m256 scale0, scale1;
+            if constexpr (Pairs && Int4) {
                 const __m128 two = _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scaleRow[r] + 2 * b)));
-                scale[r] = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(two), pairLanes);
+                scale0 = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(two), pairLanes);
+                scale1 = scale0;
+            } else if constexpr (Pairs) {
+                scale0 = _mm256_broadcast_ss(scaleRow[r] + 2 * b);
+                scale1 = _mm256_broadcast_ss(scaleRow[r] + 2 * b + 1);
             } else {
-                scale[r] = _mm256_broadcast_ss(scaleRow[r] + (b >> groupShift));
+                scale0 = _mm256_broadcast_ss(scaleRow[r] + (b >> groupShift));
+                scale1 = scale0;
             }
-        }
 #pragma GCC unroll 2
-        for (int t = 0; t < T; ++t) {
-            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xRow[t] + b * 32));
-            const __m256 dx = _mm256_broadcast_ss(dRow[t] + b);
-#pragma GCC unroll 4
-            for (int r = 0; r < R; ++r) {
-                __m256i products;
-                if constexpr (Int4) {
-                    products = _mm256_maddubs_epi16(w[r], xv); // q in [0, 15]: unsigned
+            for (int t = 0; t < T; ++t) {
+                const __m256i* xb = reinterpret_cast<const __m256i*>(xRow[t] + b * 32);
+                const __m256i p0 = _mm256_madd_epi16(w0, _mm256_loadu_si256(xb));
+                const __m256i p1 = _mm256_madd_epi16(w1, _mm256_loadu_si256(xb + 1));
+                if constexpr (Pairs && !Int4) {
+                    acc[r * T + t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_mul_ps(scale0, dx[t]), acc[r * T + t]);
+                    acc[r * T + t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_mul_ps(scale1, dx[t]), acc[r * T + t]);
                 } else {
-                    // signed x signed: |w| (unsigned; 128 for -128 is still right) times x with w's sign
-                    products = _mm256_maddubs_epi16(_mm256_abs_epi8(w[r]), _mm256_sign_epi8(xv, w[r]));
+                    const __m256 sums = _mm256_cvtepi32_ps(_mm256_add_epi32(p0, p1));
+                    acc[r * T + t] = _mm256_fmadd_ps(sums, _mm256_mul_ps(scale0, dx[t]), acc[r * T + t]);
                 }
-                const __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(products, ones));
-                acc[r * T + t] = _mm256_fmadd_ps(sums, _mm256_mul_ps(scale[r], dx), acc[r * T + t]);
             }
         }
     }
 
-    const int64_t groups = qa.groups; // INT4: whole groups covered by whole blocks
+    const int64_t groups = qa.groups;
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < T; ++t) {
             float s = hsum(acc[r * T + t]);

@@ -1,10 +1,12 @@
 // parley-cli: the engine from the command line — info, tokenize, generate, chat, perplexity.
 // Errors are one line on stderr and a non-zero exit.
 #include "engine/backend.h"
+#include "engine/backend_registry.h"
 #include "engine/chat_session.h"
 #include "engine/error.h"
 #include "engine/gguf.h"
 #include "engine/model.h"
+#include "engine/precision_planner.h"
 #include "engine/session.h"
 #include "engine/tokenizer.h"
 
@@ -101,11 +103,33 @@ ModelOptions modelOptions(const Args& a) {
     return o;
 }
 
-std::unique_ptr<Backend> backendFor(const Args& a) {
-    std::string b = a.get("--backend", "auto");
-    if (b != "auto" && b != "cpu" && b != "cuda") throw Error("--backend must be auto, cpu or cuda, not '" + b + "'");
-    if (b == "cuda") throw Error("this build has no CUDA backend");
-    return makeCpuBackend(a.integer("--threads", 0));
+// The backend the user asked for (auto: CUDA where it starts, else the CPU, saying why once).
+// With --precision auto on a GPU, the precision planner (DESIGN.md §3) may quantize an FP16/INT8
+// model further on the device so that it fits the free VRAM; its reason is printed.
+std::unique_ptr<Backend> backendFor(const Args& a, const Model& model, int ctx) {
+    std::string kind = a.get("--backend", "auto");
+    if (kind != "auto" && kind != "cpu" && kind != "cuda")
+        throw Error("--backend must be auto, cpu or cuda, not '" + kind + "'");
+    BackendOptions bo;
+    bo.cpuThreads = a.integer("--threads", 0);
+    if (kind != "cpu" && a.get("--precision", "auto") == "auto") {
+        std::vector<GpuDevice> gpus = probeGpus();
+        if (!gpus.empty()) {
+            PrecisionPlanInput in;
+            in.config = model.config();
+            in.filePrecision = model.weights().layers.empty() ? Precision::FP16 : model.weights().layers[0].wq.precision;
+            in.contextLength = ctx;
+            in.freeBytes = gpus[0].freeBytes;
+            PrecisionPlan plan = planPrecision(in);
+            std::fprintf(stderr, "parley-cli: %s on %s\n", plan.reason.c_str(), gpus[0].name.c_str());
+            if (plan.fits && plan.precision != in.filePrecision) bo.quantizeOnDevice = plan.precision;
+        }
+    }
+    std::string notice;
+    auto backend = makeBackend(kind, bo, &notice);
+    if (!notice.empty()) std::fprintf(stderr, "parley-cli: %s\n", notice.c_str());
+    backend->load(model.config(), model.weights(), ctx);
+    return backend;
 }
 
 SamplingParams samplingFor(const Args& a) {
@@ -187,8 +211,7 @@ int cmdTokenize(const Args& a) {
 int cmdGenerate(const Args& a) {
     if (!a.has("-p")) throw Error("generate needs a prompt (-p PROMPT)");
     auto model = Model::open(modelPath(a), modelOptions(a));
-    auto backend = backendFor(a);
-    backend->load(model->config(), model->weights(), contextFor(a, *model));
+    auto backend = backendFor(a, *model, contextFor(a, *model));
     Session session(*model, *backend);
     const Tokenizer& tok = model->tokenizer();
     std::vector<int32_t> prompt = tok.encode(a.get("-p"), tok.addsBosByDefault(), true);
@@ -223,8 +246,7 @@ int cmdGenerate(const Args& a) {
 
 int cmdChat(const Args& a) {
     auto model = Model::open(modelPath(a), modelOptions(a));
-    auto backend = backendFor(a);
-    backend->load(model->config(), model->weights(), contextFor(a, *model));
+    auto backend = backendFor(a, *model, contextFor(a, *model));
     ChatSession chat(*model, *backend);
     if (a.has("--system")) chat.setSystemPrompt(a.get("--system"));
     SamplingParams sampling = samplingFor(a);
@@ -262,8 +284,7 @@ int cmdPerplexity(const Args& a) {
     ss << in.rdbuf();
     auto model = Model::open(modelPath(a), modelOptions(a));
     int ctx = a.integer("--ctx", 512);
-    auto backend = backendFor(a);
-    backend->load(model->config(), model->weights(), ctx);
+    auto backend = backendFor(a, *model, ctx);
     Session session(*model, *backend);
     const Tokenizer& tok = model->tokenizer();
     std::vector<int32_t> ids = tok.encode(ss.str(), false, false);
