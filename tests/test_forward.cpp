@@ -7,7 +7,6 @@
 //     linear and Llama-3 rope scaling, Hugging Face folders), against the reference run now;
 //   - decode token by token equals prefill; thread counts agree; a full context throws.
 #include "engine/backend.h"
-#include "engine/cpu_matmul_kernels.h"
 #include "engine/error.h"
 #include "engine/model.h"
 #include "support.h"
@@ -24,14 +23,6 @@ using namespace parley;
 using namespace parley::test;
 
 namespace {
-
-// The AVX2 kernels round activations to int8 blocks before INT8/INT4 weights (as ggml does);
-// the tiny models' reference then does the same (reference_llama.py --act-int8).
-bool integerActivations() { return detail::haveAvx2Kernels(); }
-
-const char* kInt8ActivationsNote =
-    "the AVX2 INT8/INT4 kernels round activations to int8 per 32 values (cpu_matmul.h); through 30 "
-    "layers that moves logits by up to ~2, so top-1 differs from the exact reference at a few positions";
 
 std::string goldenPath() { return envPath("PARLEY_TEST_DATA", "goldens/smollm2-135m-q4_1.json"); }
 
@@ -57,7 +48,6 @@ std::vector<float> referenceLogits(const std::string& model, const std::vector<i
     for (int32_t t : tokens) ids += QString::number(t) + " ";
     QStringList args = {QString::fromStdString(script), QString::fromStdString(model), "--tokens", ids.trimmed(),
                         "--logits-out", QString::fromStdString(out)};
-    if (integerActivations()) args << "--act-int8";
     QProcess p;
     p.start(QString::fromStdString(python), args);
     if (!p.waitForFinished(120000) || p.exitCode() != 0) {
@@ -124,16 +114,10 @@ private slots:
             }
         }
         qInfo("default model, %zu teacher-forced tokens: top-1 mismatches %d, max |delta logit| over the "
-              "reference's top-10 = %.5f (%s activations)",
-              tokens.size(), top1Mismatches, maxDelta, integerActivations() ? "int8" : "FP32");
-        // The acceptance: with FP32 activations the engine agrees with the exact reference.
-        if (integerActivations()) QEXPECT_FAIL("", kInt8ActivationsNote, Continue);
+              "reference's top-10 = %.5f",
+              tokens.size(), top1Mismatches, maxDelta);
         QCOMPARE(top1Mismatches, 0);
-        if (integerActivations()) QEXPECT_FAIL("", kInt8ActivationsNote, Continue);
         QVERIFY2(maxDelta < 0.05, qPrintable(QString("max |delta logit| %1").arg(maxDelta)));
-        // What holds on every path: anything worse is a bug, not rounding.
-        QVERIFY2(top1Mismatches <= int(tokens.size()) / 16, qPrintable(QString::number(top1Mismatches)));
-        QVERIFY2(maxDelta < 4.0, qPrintable(QString::number(maxDelta)));
     }
 
     void defaultModelAtFp16MatchesGolden() {
@@ -193,9 +177,7 @@ private slots:
             while (same < got.size() && got[same] == expected[same]) ++same;
             qInfo("greedy %-40s: first %zu of 64 tokens as the reference",
                   qPrintable(QString::fromStdString(g["prompt"].get<std::string>()).left(40).replace('\n', ' ')), same);
-            if (integerActivations()) QEXPECT_FAIL("", kInt8ActivationsNote, Continue);
             QCOMPARE(same, size_t(64));
-            QVERIFY(same >= 3); // the start of every continuation is decisive
         }
     }
 
@@ -225,12 +207,11 @@ private slots:
             maxDelta = std::max(maxDelta, std::abs(double(got[i]) - ref[i]));
             maxAbs = std::max(maxAbs, std::abs(double(ref[i])));
         }
-        // Float paths differ from float64 by rounding only. Where activations are rounded to int8
-        // before integer weights, a value that lands on the other side of a rounding boundary in
-        // one implementation moves its product by a whole step (1/127 of its block's largest
-        // value), so the two agree to about a percent instead.
-        bool integerWeights = m->weights().layers[0].wq.precision != Precision::FP16;
-        const double tolerance = (integerActivations() && integerWeights ? 2e-2 : 2e-3) * std::max(1.0, maxAbs);
+        // The engine computes in float32 against float64: rounding only. INT8/INT4 products
+        // also round activations to int16 per block of 32 (cpu_matmul.h), about five digits,
+        // which these random models amplify more than real ones.
+        const bool integerWeights = m->weights().layers[0].wq.precision != Precision::FP16;
+        const double tolerance = (integerWeights ? 5e-3 : 2e-3) * std::max(1.0, maxAbs);
         int decisiveMismatches = 0; // top-1 differs where the reference's top-2 gap exceeds the tolerance
         for (size_t i = 0; i < tokens.size(); ++i) {
             const float* g = &got[i * vocab];
