@@ -84,12 +84,7 @@ private:
     json j_;
 };
 
-// Hugging Face tensor names -> GGUF names (the names buildWeights expects).
-std::string ggufName(const std::string& hf) {
-    if (hf == "model.embed_tokens.weight") return "token_embd.weight";
-    if (hf == "model.norm.weight") return "output_norm.weight";
-    if (hf == "lm_head.weight") return "output.weight";
-    static const std::pair<const char*, const char*> perLayer[] = {
+const std::pair<const char*, const char*> kPerLayerNames[] = {
         {"input_layernorm.weight", "attn_norm.weight"},
         {"self_attn.q_proj.weight", "attn_q.weight"},
         {"self_attn.k_proj.weight", "attn_k.weight"},
@@ -103,7 +98,13 @@ std::string ggufName(const std::string& hf) {
         {"mlp.gate_proj.weight", "ffn_gate.weight"},
         {"mlp.up_proj.weight", "ffn_up.weight"},
         {"mlp.down_proj.weight", "ffn_down.weight"},
-    };
+};
+
+// Hugging Face tensor names -> GGUF names (the names buildWeights expects).
+std::string ggufName(const std::string& hf) {
+    if (hf == "model.embed_tokens.weight") return "token_embd.weight";
+    if (hf == "model.norm.weight") return "output_norm.weight";
+    if (hf == "lm_head.weight") return "output.weight";
     const std::string prefix = "model.layers.";
     if (hf.rfind(prefix, 0) != 0) return {};
     size_t dot = hf.find('.', prefix.size());
@@ -111,9 +112,22 @@ std::string ggufName(const std::string& hf) {
     std::string layer = hf.substr(prefix.size(), dot - prefix.size());
     if (!std::all_of(layer.begin(), layer.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) return {};
     std::string rest = hf.substr(dot + 1);
-    for (const auto& [from, to] : perLayer)
+    for (const auto& [from, to] : kPerLayerNames)
         if (rest == from) return "blk." + std::to_string(std::stoi(layer)) + "." + to;
     return {};
+}
+
+// The other way, for messages about tensors that are missing.
+std::string huggingFaceName(const std::string& gguf) {
+    if (gguf == "token_embd.weight") return "model.embed_tokens.weight";
+    if (gguf == "output_norm.weight") return "model.norm.weight";
+    if (gguf == "output.weight") return "lm_head.weight";
+    int layer = layerOfTensor(gguf);
+    if (layer < 0) return gguf;
+    std::string rest = gguf.substr(gguf.find('.', 4) + 1);
+    for (const auto& [hf, g] : kPerLayerNames)
+        if (rest == g) return "model.layers." + std::to_string(layer) + "." + hf;
+    return gguf;
 }
 
 // The chat template text: tokenizer_config.json's chat_template (a string, or a list of named
@@ -276,12 +290,12 @@ std::unique_ptr<Model> openHuggingFace(const std::string& folderPath, const Mode
     } catch (const Error& e) {
         // Name tensors as the folder does.
         std::string what = e.what();
-        for (const auto& [g, hf] : hfNameOf) {
-            std::string quoted = "'" + g + "'";
-            if (size_t pos = what.find(quoted); pos != std::string::npos) {
-                what.replace(pos, quoted.size(), "'" + hf + "'");
-                break;
-            }
+        size_t open = what.find("tensor '");
+        size_t close = open == std::string::npos ? open : what.find('\'', open + 8);
+        if (close != std::string::npos) {
+            std::string g = what.substr(open + 8, close - open - 8);
+            auto it = hfNameOf.find(g);
+            what.replace(open + 8, g.size(), it != hfNameOf.end() ? it->second : huggingFaceName(g));
         }
         throw Error(what);
     }

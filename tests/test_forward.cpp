@@ -7,7 +7,6 @@
 //     linear and Llama-3 rope scaling, Hugging Face folders), against the reference run now;
 //   - decode token by token equals prefill; thread counts agree; a full context throws.
 #include "engine/backend.h"
-#include "engine/cpu_matmul_kernels.h"
 #include "engine/error.h"
 #include "engine/model.h"
 #include "support.h"
@@ -25,14 +24,7 @@ using namespace parley::test;
 
 namespace {
 
-// The AVX2 kernels round activations to int8 blocks before INT8/INT4 weights (as ggml does);
-// the reference and the goldens then do the same (reference_llama.py --act-int8).
-bool integerActivations() { return detail::haveAvx2Kernels(); }
-
-std::string goldenPath() {
-    return envPath("PARLEY_TEST_DATA", integerActivations() ? "goldens/smollm2-135m-q4_1.act-int8.json"
-                                                            : "goldens/smollm2-135m-q4_1.json");
-}
+std::string goldenPath() { return envPath("PARLEY_TEST_DATA", "goldens/smollm2-135m-q4_1.json"); }
 
 int argmax(const float* v, int n) { return static_cast<int>(std::max_element(v, v + n) - v); }
 
@@ -56,7 +48,6 @@ std::vector<float> referenceLogits(const std::string& model, const std::vector<i
     for (int32_t t : tokens) ids += QString::number(t) + " ";
     QStringList args = {QString::fromStdString(script), QString::fromStdString(model), "--tokens", ids.trimmed(),
                         "--logits-out", QString::fromStdString(out)};
-    if (integerActivations()) args << "--act-int8";
     QProcess p;
     p.start(QString::fromStdString(python), args);
     if (!p.waitForFinished(120000) || p.exitCode() != 0) {
@@ -126,7 +117,39 @@ private slots:
               "reference's top-10 = %.5f",
               tokens.size(), top1Mismatches, maxDelta);
         QCOMPARE(top1Mismatches, 0);
-        QVERIFY2(maxDelta < 0.02, qPrintable(QString("max |delta logit| %1").arg(maxDelta)));
+        QVERIFY2(maxDelta < 0.05, qPrintable(QString("max |delta logit| %1").arg(maxDelta)));
+    }
+
+    void defaultModelAtFp16MatchesGolden() {
+        // The same model with every matrix held as FP16 (dequantized from Q4_1/Q8_0 on load and
+        // rounded to FP16) runs the FP16 kernels, which keep activations in FP32: top-1 agrees
+        // with the exact reference at every position on every build.
+        std::string path = defaultModelPath();
+        if (path.empty()) QSKIP("default model not installed (scripts/setup.sh fetches it)");
+        auto golden = nlohmann::json::parse(readFileText(goldenPath()));
+        const auto& tf = golden["teacher_forced"];
+        std::vector<int32_t> tokens = tf["tokens"].get<std::vector<int32_t>>();
+        ModelOptions fp16;
+        fp16.precision = Precision::FP16;
+        auto model = Model::open(path, fp16);
+        QCOMPARE(model->weights().layers[0].wq.precision, Precision::FP16);
+        const int vocab = model->config().vocabSize;
+        auto backend = makeCpuBackend(0);
+        backend->load(model->config(), model->weights(), 512);
+        std::vector<float> logits(tokens.size() * vocab);
+        backend->forward(tokens.data(), static_cast<int>(tokens.size()), 0, true, logits.data());
+        double maxDelta = 0;
+        int top1Mismatches = 0;
+        for (size_t i = 0; i < tokens.size(); ++i) {
+            const float* row = &logits[i * vocab];
+            if (argmax(row, vocab) != tf["top1"][i].get<int>()) ++top1Mismatches;
+            for (int j = 0; j < 10; ++j)
+                maxDelta = std::max(maxDelta, std::abs(double(row[tf["top_ids"][i][j].get<int>()]) -
+                                                       tf["top_logits"][i][j].get<double>()));
+        }
+        qInfo("default model held as FP16: top-1 mismatches %d, max |delta logit| %.5f", top1Mismatches, maxDelta);
+        QCOMPARE(top1Mismatches, 0);
+        QVERIFY2(maxDelta < 0.15, qPrintable(QString::number(maxDelta))); // FP16 rounding of the weights
     }
 
     void defaultModelGreedyMatchesGolden() {
@@ -150,8 +173,11 @@ private slots:
                 got.push_back(next);
                 backend->forward(&next, 1, static_cast<int>(prompt.size()) + i, false, logits.data());
             }
-            QVERIFY2(got == expected, qPrintable("greedy continuation differs for: " +
-                                                 QString::fromStdString(g["prompt"].get<std::string>())));
+            size_t same = 0;
+            while (same < got.size() && got[same] == expected[same]) ++same;
+            qInfo("greedy %-40s: first %zu of 64 tokens as the reference",
+                  qPrintable(QString::fromStdString(g["prompt"].get<std::string>()).left(40).replace('\n', ' ')), same);
+            QCOMPARE(same, size_t(64));
         }
     }
 
@@ -181,12 +207,11 @@ private slots:
             maxDelta = std::max(maxDelta, std::abs(double(got[i]) - ref[i]));
             maxAbs = std::max(maxAbs, std::abs(double(ref[i])));
         }
-        // Float paths differ from float64 by rounding only. Where activations are rounded to int8
-        // before integer weights, a value that lands on the other side of a rounding boundary in
-        // one implementation moves its product by a whole step (1/127 of its block's largest
-        // value), so the two agree to about a percent instead.
-        bool integerWeights = m->weights().layers[0].wq.precision != Precision::FP16;
-        const double tolerance = (integerActivations() && integerWeights ? 2e-2 : 2e-3) * std::max(1.0, maxAbs);
+        // The engine computes in float32 against float64: rounding only. INT8/INT4 products
+        // also round activations to int16 per block of 32 (cpu_matmul.h), about five digits,
+        // which these random models amplify more than real ones.
+        const bool integerWeights = m->weights().layers[0].wq.precision != Precision::FP16;
+        const double tolerance = (integerWeights ? 5e-3 : 2e-3) * std::max(1.0, maxAbs);
         int decisiveMismatches = 0; // top-1 differs where the reference's top-2 gap exceeds the tolerance
         for (size_t i = 0; i < tokens.size(); ++i) {
             const float* g = &got[i * vocab];

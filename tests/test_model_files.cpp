@@ -323,6 +323,12 @@ private slots:
         // are missing.
         fs::remove(folder + "/model.safetensors.index.json");
         expectRejected(folder, "is missing", folder);
+        try {
+            Model::open(folder);
+        } catch (const Error& e) {
+            // Named as the folder names it.
+            QVERIFY2(std::string(e.what()).find("tensor 'model.") != std::string::npos, e.what());
+        }
     }
 
     void rejectsTruncatedGgufAtManyPoints() {

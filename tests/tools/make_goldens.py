@@ -3,11 +3,10 @@
 (reference_llama.py) says about the default model, so that CI can check the C++ engine without
 the reference or its dependencies.
 
-  python3 make_goldens.py MODEL.gguf OUT.json [--act-int8]
+  python3 make_goldens.py MODEL.gguf OUT.json
 
-With --act-int8 the reference rounds activations to int8 blocks before integer weights, as the
-engine's AVX2 kernels do (see reference_llama.py); test_forward picks the golden that matches
-the kernels this build has.
+The reference here is exact (float64 activations); only the K/V cache is rounded to float16 as
+the engine stores it.
 
 Needs numpy, gguf and Hugging Face `tokenizers` (only to turn the texts into ids here; the
 goldens store the ids, so the engine's own tokenizer is not under test in test_forward).
@@ -72,7 +71,6 @@ def smollm_tokenizer(gguf_path):
 
 def main():
     model_path, out_path = sys.argv[1], sys.argv[2]
-    act_int8 = "--act-int8" in sys.argv[3:]
     here = os.path.dirname(os.path.abspath(__file__))
     text_path = os.path.join(here, "..", "data", "text", "declaration_gettysburg.txt")
     tk = smollm_tokenizer(model_path)
@@ -81,7 +79,7 @@ def main():
 
     m = reference_llama.load(model_path)
     ids = tk.encode(open(text_path, encoding="utf-8").read()).ids[:TEACHER_TOKENS]
-    logits = reference_llama.Runner(m, act_int8=act_int8).forward(ids)
+    logits = reference_llama.Runner(m).forward(ids)
     top = np.argsort(-logits, axis=1)[:, :TOP_K]
     teacher = {
         "source": "tests/data/text/declaration_gettysburg.txt",
@@ -98,7 +96,7 @@ def main():
     greedy = []
     for prompt in GREEDY_PROMPTS:
         pids = tk.encode(prompt).ids
-        runner = reference_llama.Runner(m, act_int8=act_int8)
+        runner = reference_llama.Runner(m)
         step = runner.forward(pids)[-1]
         out, min_gap = [], float("inf")
         for i in range(GREEDY_TOKENS):
@@ -114,9 +112,7 @@ def main():
     golden = {
         "model": os.path.basename(model_path),
         "model_sha256": sha,
-        "reference": "tests/tools/reference_llama.py (numpy float64, K/V rounded to float16" +
-                     (", activations rounded to int8 blocks before integer weights)" if act_int8 else ")"),
-        "act_int8": act_int8,
+        "reference": "tests/tools/reference_llama.py (numpy float64, K/V rounded to float16)",
         "teacher_forced": teacher,
         "greedy": greedy,
     }

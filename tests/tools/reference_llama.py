@@ -12,10 +12,9 @@ Meta's reference model.py (RMSNorm, rotary embeddings, grouped-query attention, 
 The K/V cache is rounded to float16 as the engine stores it (DESIGN.md §2), so that greedy
 continuations compare like for like; --kv-f32 turns that off.
 
---act-int8 rounds the activations that meet integer weights (GGUF Q8_0/Q4_0/Q4_1/Q4_K/Q6_K, held
-as INT8/INT4 by the engine) to int8 per block of 32 values, step max|x|/127, before the product:
-the scheme of ggml's q8_0 activations, which the engine's AVX2 integer kernels also use
-(engine/cpu_matmul_kernels.h). Without it the reference is exact float64 arithmetic.
+--act-int8 rounds the activations that meet integer weights (GGUF Q8_0/Q4_0/Q4_1/Q4_K/Q6_K) to
+int8 per block of 32 values, step max|x|/127, before the product: the scheme of ggml's q8_0
+activations, for studying what that rounding costs. Without it the reference is exact float64.
 
 Usage:
   reference_llama.py MODEL --tokens "1 2 3" [--logits-out FILE] [--generate N]
