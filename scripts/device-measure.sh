@@ -15,6 +15,11 @@ bench --synthetic llama2-7b --precision int8 -p 512 -n 128 --ctx 2048
 bench --synthetic llama2-7b --precision int4 -p 512 -n 128 --ctx 2048
 bench --synthetic llama2-7b --precision int4 --group 128 -p 512 -n 128 --ctx 2048
 bench --synthetic llama2-7b --precision int4 -p 512 -n 128 --ctx 2048 --no-pdl
+if [ -f "$PARLEY_DEFAULT_MODEL" ]; then
+  bench -m "$PARLEY_DEFAULT_MODEL" -p 512 -n 128 --ctx 2048
+  parley-cli generate -m "$PARLEY_DEFAULT_MODEL" --backend cuda -p "The capital of France is" -n 16 --temp 0 \
+    | tee "$OUT/generate-default.txt"
+fi
 if [ "$mode" = full ]; then
   bench --synthetic llama2-7b --precision int8 --group 128 -p 512 -n 128 --ctx 2048
   bench --synthetic llama2-7b --precision fp16 -p 4096 -n 64 --ctx 4160 --repeat 2
