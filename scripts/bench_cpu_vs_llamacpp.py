@@ -18,10 +18,10 @@ import time
 
 def run_parley(bench, model, threads, n_prompt, n_gen):
     out = subprocess.run([bench, "-m", model, "--backend", "cpu", "--threads", str(threads),
-                          "-p", str(n_prompt), "-n", str(n_gen), "--json"],
+                          "-p", str(n_prompt), "-n", str(n_gen), "--repeat", "1", "--json"],
                          check=True, capture_output=True, text=True).stdout
     j = json.loads(out.strip().splitlines()[-1])
-    return j["prefill_tokens_per_second"], j["decode_tokens_per_second"]
+    return j["prefill_tok_s"], j["decode_tok_s"]
 
 
 def run_llamacpp(llm, n_prompt, n_gen):

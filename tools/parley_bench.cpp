@@ -25,7 +25,7 @@ void usage() {
     std::puts(
         "usage: parley-bench (-m MODEL | --synthetic llama2-7b|llama2-13b|smollm2-135m)\n"
         "                    [--precision fp16|int8|int4|auto] [-p 512] [-n 128] [--ctx N] [--json]\n"
-        "                    [--backend auto|cuda|cpu] [--group 32|128] [--repeat 3] [--no-pdl] [--no-graphs]\n"
+        "                    [--backend auto|cuda|cpu] [--group 32|128] [--repeat 3] [--threads N] [--no-pdl] [--no-graphs]\n"
         "  --precision  synthetic: every matrix in it; a model file: FP16 matrices are quantized\n"
         "               to it on the GPU (a quantized file keeps its own precision); auto: the\n"
         "               precision planner's choice for the free VRAM of GPU 0\n"
@@ -87,7 +87,7 @@ uint64_t gpuUsedBytes(int device) {
 int main(int argc, char** argv) {
     std::string modelPath, synthetic, precisionName = "fp16", backendKind = "auto";
     int prompt = 512, generate = 128, ctx = 0, group = 32, repeat = 3;
-    bool json = false;
+    bool json = false, precisionGiven = false;
     BackendOptions bo;
     try {
         for (int i = 1; i < argc; ++i) {
@@ -98,12 +98,13 @@ int main(int argc, char** argv) {
             };
             if (a == "-m") modelPath = next();
             else if (a == "--synthetic") synthetic = next();
-            else if (a == "--precision") precisionName = next();
+            else if (a == "--precision") { precisionName = next(); precisionGiven = true; }
             else if (a == "-p") prompt = std::stoi(next());
             else if (a == "-n") generate = std::stoi(next());
             else if (a == "--ctx") ctx = std::stoi(next());
             else if (a == "--group") group = std::stoi(next());
             else if (a == "--repeat") repeat = std::stoi(next());
+            else if (a == "--threads") bo.cpuThreads = std::stoi(next());
             else if (a == "--backend") backendKind = next();
             else if (a == "--json") json = true;
             else if (a == "--no-pdl") bo.usePdl = false;
@@ -158,7 +159,10 @@ int main(int argc, char** argv) {
             config = syntheticConfig(synthetic);
             backend->loadSynthetic(config, precision, group, ctx, 1234);
         } else {
-            if (!model) model = Model::open(modelPath);
+            // The CPU backend runs the weights as the engine holds them: convert on load when asked.
+            ModelOptions mo;
+            if (!gpu && precisionGiven) mo.precision = precision;
+            if (!model) model = Model::open(modelPath, mo);
             config = model->config();
             backend->load(config, model->weights(), ctx);
         }
@@ -202,6 +206,7 @@ int main(int argc, char** argv) {
         const double roofline = bandwidth > 0 && bytesPerToken > 0 ? bandwidth * 1e9 / bytesPerToken : 0;
         const double pct = roofline > 0 ? 100.0 * decodeTps / roofline : 0;
         const std::string what = synthetic.empty() ? modelPath : synthetic;
+        if (synthetic.empty() && !precisionGiven) precisionName = "as stored";
         const double gib = double(uint64_t(1) << 30);
 
         if (json) {
