@@ -49,6 +49,16 @@ std::string defaultModelPath() {
     return fileExists(p) ? p : std::string();
 }
 
+std::vector<float> randomFloats(size_t n, std::mt19937& rng, float sigma) {
+    std::normal_distribution<float> d(0.0f, sigma);
+    std::vector<float> v(n);
+    for (float& x : v) {
+        x = d(rng);
+        if (x == 0.0f) x = sigma;
+    }
+    return v;
+}
+
 std::string makeTempDir() {
     static std::vector<std::unique_ptr<QTemporaryDir>> dirs;
     dirs.push_back(std::make_unique<QTemporaryDir>());

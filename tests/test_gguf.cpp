@@ -3,6 +3,7 @@
 // names the file, never a crash, a hang or a huge allocation (this test also runs under ASan).
 #include "engine/error.h"
 #include "engine/gguf.h"
+#include "gguf_bytes.h"
 #include "support.h"
 
 #include <QTest>
@@ -13,40 +14,11 @@ using namespace parley::test;
 
 namespace {
 
-// Writes GGUF bytes by hand so tests can forge any field.
-struct GgufBytes {
-    std::vector<uint8_t> b;
-    template <typename T> void put(T v) {
-        uint8_t raw[sizeof(T)];
-        std::memcpy(raw, &v, sizeof(T));
-        b.insert(b.end(), raw, raw + sizeof(T));
-    }
-    void str(const std::string& s) {
-        put<uint64_t>(s.size());
-        b.insert(b.end(), s.begin(), s.end());
-    }
-    void header(uint32_t version, uint64_t tensors, uint64_t kvs) {
-        put<uint32_t>(0x46554747);
-        put<uint32_t>(version);
-        put<uint64_t>(tensors);
-        put<uint64_t>(kvs);
-    }
-    void kvU32(const std::string& k, uint32_t v) { str(k); put<uint32_t>(4); put<uint32_t>(v); }
-    void kvStr(const std::string& k, const std::string& v) { str(k); put<uint32_t>(8); str(v); }
-    void tensorInfo(const std::string& name, std::vector<uint64_t> dims, uint32_t type, uint64_t offset) {
-        str(name);
-        put<uint32_t>(static_cast<uint32_t>(dims.size()));
-        for (uint64_t d : dims) put<uint64_t>(d);
-        put<uint32_t>(type);
-        put<uint64_t>(offset);
-    }
-    void alignTo(size_t a) { while (b.size() % a) b.push_back(0); }
-};
 
 // A small valid file: two metadata keys, one F32 tensor of 8 values.
-GgufBytes smallValidFile() {
+GgufBytes smallValidFile(uint32_t version = 3) {
     GgufBytes g;
-    g.header(3, 1, 2);
+    g.header(version, 1, 2);
     g.kvStr("general.architecture", "llama");
     g.kvU32("llama.block_count", 2);
     g.tensorInfo("w", {8}, 0, 0);
@@ -92,6 +64,14 @@ private slots:
         float v;
         std::memcpy(&v, t->data + 4 * 7, 4);
         QCOMPARE(v, 7.5f);
+    }
+
+    // Version 2 has the same layout as 3 (64-bit counts and lengths; 3 added big-endian files).
+    void readsVersion2() {
+        GgufFile f(writeTemp(smallValidFile(2).b));
+        QCOMPARE(f.version(), 2u);
+        QCOMPARE(f.getString("general.architecture"), std::string("llama"));
+        QCOMPARE(f.tensor("w")->sizeBytes, uint64_t(32));
     }
 
     void readsDefaultModelMetadata() {

@@ -18,6 +18,7 @@
 #include "engine/error.h"
 #include "engine/thread_pool.h"
 #include "engine/weights.h"
+#include "support.h"
 
 #include <QTest>
 #include <atomic>
@@ -26,18 +27,9 @@
 #include <stdexcept>
 
 using namespace parley;
+using parley::test::randomFloats;
 
 namespace {
-
-std::vector<float> randomFloats(size_t n, std::mt19937& rng, float sigma) {
-    std::normal_distribution<float> d(0.0f, sigma);
-    std::vector<float> v(n);
-    for (float& x : v) {
-        x = d(rng);
-        if (x == 0.0f) x = sigma; // never zeros
-    }
-    return v;
-}
 
 // Checks y against the reference with the bound described at the top of this file. Returns the
 // largest |y - reference| seen.

@@ -12,6 +12,7 @@
 #include "engine/spm_tokenizer.h"
 #include "engine/tokenizer.h"
 #include "engine/unicode.h"
+#include "gguf_bytes.h"
 #include "support.h"
 
 #include <QProcess>
@@ -118,48 +119,6 @@ void expectStreamingWhole(const Tokenizer& tok) {
     }
 }
 
-// Writes GGUF bytes by hand so tests can forge any vocabulary field.
-struct GgufBytes {
-    std::vector<uint8_t> b;
-    uint64_t kvCount = 0;
-    template <typename T> void put(T v) {
-        uint8_t raw[sizeof(T)];
-        std::memcpy(raw, &v, sizeof(T));
-        b.insert(b.end(), raw, raw + sizeof(T));
-    }
-    void str(const std::string& s) {
-        put<uint64_t>(s.size());
-        b.insert(b.end(), s.begin(), s.end());
-    }
-    void kvStr(const std::string& k, const std::string& v) { str(k); put<uint32_t>(8); str(v); ++kvCount; }
-    void kvU32(const std::string& k, uint32_t v) { str(k); put<uint32_t>(4); put<uint32_t>(v); ++kvCount; }
-    void kvBool(const std::string& k, bool v) { str(k); put<uint32_t>(7); put<uint8_t>(v); ++kvCount; }
-    void kvStrings(const std::string& k, const std::vector<std::string>& v) {
-        str(k); put<uint32_t>(9); put<uint32_t>(8); put<uint64_t>(v.size());
-        for (const auto& s : v) str(s);
-        ++kvCount;
-    }
-    void kvInts(const std::string& k, const std::vector<int32_t>& v) {
-        str(k); put<uint32_t>(9); put<uint32_t>(5); put<uint64_t>(v.size());
-        for (int32_t x : v) put<int32_t>(x);
-        ++kvCount;
-    }
-    void kvFloats(const std::string& k, const std::vector<float>& v) {
-        str(k); put<uint32_t>(9); put<uint32_t>(6); put<uint64_t>(v.size());
-        for (float x : v) put<float>(x);
-        ++kvCount;
-    }
-    // The whole file: header (version 3, no tensors) + the key/values written so far.
-    std::vector<uint8_t> file() const {
-        GgufBytes h;
-        h.put<uint32_t>(0x46554747);
-        h.put<uint32_t>(3);
-        h.put<uint64_t>(0);
-        h.put<uint64_t>(kvCount);
-        h.b.insert(h.b.end(), b.begin(), b.end());
-        return h.b;
-    }
-};
 
 // A small but complete byte-level BPE vocabulary: the 256 byte symbols, a few merges, a special.
 struct BpeVocab {

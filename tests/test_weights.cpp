@@ -57,16 +57,6 @@ TensorView viewOf(const std::vector<uint8_t>& bytes, DType t, int64_t cols, int6
     return v;
 }
 
-std::vector<float> randomFloats(size_t n, std::mt19937& rng, float sigma = 0.02f) {
-    std::normal_distribution<float> d(0.0f, sigma);
-    std::vector<float> v(n);
-    for (float& x : v) {
-        x = d(rng);
-        if (x == 0.0f) x = sigma; // never zeros
-    }
-    return v;
-}
-
 } // namespace
 
 class TestWeights : public QObject {
