@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <random>
 
 namespace parley {
 namespace {
@@ -86,16 +87,35 @@ GenerateResult Session::generate(const std::vector<int32_t>& prompt, const Sampl
 
     const int vocab = model_.config().vocabSize;
     std::vector<float> logits(vocab); // [vocab] of the newest token
+    Sampler sampler(sampling);
+    std::vector<int32_t> history = prompt; // for the repetition penalty
+    // A backend that samples where its logits are (the GPU) returns only the next token's id;
+    // otherwise the logits come back and the Sampler picks. Either way the draw comes from a
+    // generator seeded with sampling.seed, so the same seed gives the same text on one backend.
+    const bool sampleOnDevice = backend_.samplesOnDevice();
+    std::mt19937_64 deviceDraws(sampling.seed);
+    std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+    // Runs n tokens from position pos and returns the token that follows them.
+    auto runAndPick = [&](const int32_t* tokens, int n, int pos) -> int32_t {
+        if (sampleOnDevice)
+            return backend_.forwardAndSample(tokens, n, pos, sampling, history.data(), static_cast<int>(history.size()),
+                                             uniform(deviceDraws));
+        backend_.forward(tokens, n, pos, false, logits.data());
+        return sampler.sample(logits, history);
+    };
+    int32_t next = -1; // the token sampled after the last one run
     for (size_t pos = reused; pos < prompt.size(); pos += kPrefillChunk) {
         const int n = static_cast<int>(std::min<size_t>(kPrefillChunk, prompt.size() - pos));
-        backend_.forward(prompt.data() + pos, n, static_cast<int>(pos), false, logits.data());
+        if (pos + n == prompt.size()) {
+            next = runAndPick(prompt.data() + pos, n, static_cast<int>(pos));
+        } else {
+            backend_.forward(prompt.data() + pos, n, static_cast<int>(pos), false, logits.data());
+        }
         cached_.insert(cached_.end(), prompt.begin() + pos, prompt.begin() + pos + n);
     }
     result.prefillMs = msSince(start);
 
     const Tokenizer& tokenizer = model_.tokenizer();
-    Sampler sampler(sampling);
-    std::vector<int32_t> history = prompt; // for the repetition penalty
     // The reply continues the prompt's text, so SPM's leading space of its first piece is kept.
     StreamingDetokenizer detokenizer(tokenizer, /*atTextStart=*/false);
     std::string unsent; // text produced but held back: it could be the start of a stop string
@@ -130,7 +150,7 @@ GenerateResult Session::generate(const std::vector<int32_t>& prompt, const Sampl
             result.reason = StopReason::Cancelled;
             break;
         }
-        const int32_t token = sampler.sample(logits, history);
+        const int32_t token = next;
         if (result.tokens.empty()) firstToken = Clock::now();
         result.tokens.push_back(token);
         history.push_back(token);
@@ -151,7 +171,7 @@ GenerateResult Session::generate(const std::vector<int32_t>& prompt, const Sampl
             result.reason = StopReason::ContextFull;
             break;
         }
-        backend_.forward(&token, 1, static_cast<int>(cached_.size()), false, logits.data());
+        next = runAndPick(&token, 1, static_cast<int>(cached_.size()));
         cached_.push_back(token);
     }
     if (!stoppedByString) {
