@@ -102,6 +102,76 @@ inline void addScaledHalf(float* out, float a, const uint16_t* v, int n) {
     for (; i < n; ++i) out[i] += a * halfToFloat(v[i]);
 }
 
+#if defined(__F16C__) && defined(__AVX2__) && defined(__FMA__)
+// The horizontal sum exactly as dotHalf reduces its accumulator (so both give the same bits).
+inline float reduceLikeDotHalf(__m256 acc) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    s = _mm_hadd_ps(s, s);
+    s = _mm_hadd_ps(s, s);
+    return _mm_cvtss_f32(s);
+}
+#endif
+
+// One query head's attention over `positions` cached rows (row stride `stride` halfs):
+// scores = q·k * scale, softmax, out = the weighted sum of the value rows. The same arithmetic,
+// in the same order, as dotHalf and addScaledHalf row by row — so the results are bit for bit
+// those of the simple loop — but with AVX2 four key rows are in flight at once and the output
+// stays in registers across all rows (64 lanes at a time) instead of a load and store per row.
+inline void attendHead(const float* q, const uint16_t* keys, const uint16_t* values, size_t stride, int positions,
+                       int D, float scale, float* scores, float* out) {
+    int t = 0;
+#if defined(__F16C__) && defined(__AVX2__) && defined(__FMA__)
+    if (D % 8 == 0) {
+        for (; t + 4 <= positions; t += 4) {
+            const uint16_t* k0 = keys + size_t(t) * stride;
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+            for (int i = 0; i < D; i += 8) {
+                const __m256 qv = _mm256_loadu_ps(q + i);
+                auto row = [&](int r) {
+                    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(k0 + size_t(r) * stride + i)));
+                };
+                a0 = _mm256_fmadd_ps(qv, row(0), a0);
+                a1 = _mm256_fmadd_ps(qv, row(1), a1);
+                a2 = _mm256_fmadd_ps(qv, row(2), a2);
+                a3 = _mm256_fmadd_ps(qv, row(3), a3);
+            }
+            scores[t] = reduceLikeDotHalf(a0) * scale;
+            scores[t + 1] = reduceLikeDotHalf(a1) * scale;
+            scores[t + 2] = reduceLikeDotHalf(a2) * scale;
+            scores[t + 3] = reduceLikeDotHalf(a3) * scale;
+        }
+    }
+#endif
+    for (; t < positions; ++t) scores[t] = dotHalf(q, keys + size_t(t) * stride, D) * scale;
+
+    float maxScore = -INFINITY;
+    for (t = 0; t < positions; ++t) maxScore = std::max(maxScore, scores[t]);
+    float total = 0;
+    for (t = 0; t < positions; ++t) {
+        scores[t] = std::exp(scores[t] - maxScore);
+        total += scores[t];
+    }
+
+#if defined(__F16C__) && defined(__AVX2__) && defined(__FMA__)
+    if (D % 64 == 0) {
+        for (int base = 0; base < D; base += 64) {
+            __m256 acc[8];
+            for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_ps();
+            for (t = 0; t < positions; ++t) {
+                const uint16_t* row = values + size_t(t) * stride + base;
+                const __m256 w = _mm256_set1_ps(scores[t] / total);
+                for (int j = 0; j < 8; ++j)
+                    acc[j] = _mm256_fmadd_ps(w, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 8 * j))), acc[j]);
+            }
+            for (int j = 0; j < 8; ++j) _mm256_storeu_ps(out + base + 8 * j, acc[j]);
+        }
+        return;
+    }
+#endif
+    std::fill(out, out + D, 0.0f);
+    for (t = 0; t < positions; ++t) addScaledHalf(out, scores[t] / total, values + size_t(t) * stride, D);
+}
+
 const char* simdName() {
 #if defined(__AVX512F__)
     return "AVX-512";
@@ -235,20 +305,8 @@ void CpuBackend::forward(const int32_t* tokens, int n, int startPos, bool allLog
                 const int i = static_cast<int>(item / c.nHead), hd = static_cast<int>(item % c.nHead);
                 const int kvHead = hd / group;
                 const int positions = startPos + i + 1;
-                const float* query = &q[size_t(i) * Q + hd * D];
-                float maxScore = -INFINITY;
-                for (int t = 0; t < positions; ++t) {
-                    scores[t] = dotHalf(query, keysAt(l, t) + kvHead * D, D) * attentionScale;
-                    maxScore = std::max(maxScore, scores[t]);
-                }
-                float total = 0;
-                for (int t = 0; t < positions; ++t) {
-                    scores[t] = std::exp(scores[t] - maxScore);
-                    total += scores[t];
-                }
-                float* out = &attended[size_t(i) * Q + hd * D];
-                std::fill(out, out + D, 0.0f);
-                for (int t = 0; t < positions; ++t) addScaledHalf(out, scores[t] / total, valuesAt(l, t) + kvHead * D, D);
+                attendHead(&q[size_t(i) * Q + hd * D], keysAt(l, 0) + kvHead * D, valuesAt(l, 0) + kvHead * D,
+                           size_t(KV), positions, D, attentionScale, scores.data(), &attended[size_t(i) * Q + hd * D]);
             }
         });
         matmul(L.wo, attended.data(), n, projected.data(), pool_);
