@@ -79,6 +79,39 @@ std::vector<float> runSplit(Backend& b, const std::vector<int32_t>& tokens, int 
     return logits;
 }
 
+// The default model run teacher-forced over the golden text in one prefill, against the
+// reference's top-1 at every position and its top-10 logits.
+struct TeacherForced {
+    size_t tokens = 0;
+    int top1Mismatches = 0;
+    double maxDelta = 0;               // max |logit - reference| over the reference's top-10
+    Precision weightPrecision = Precision::FP16;
+};
+
+TeacherForced teacherForcedAgainstGolden(const std::string& path, const ModelOptions& options) {
+    const auto golden = nlohmann::json::parse(readFileText(goldenPath()));
+    const auto& tf = golden["teacher_forced"];
+    const std::vector<int32_t> tokens = tf["tokens"].get<std::vector<int32_t>>();
+    auto model = Model::open(path, options);
+    const int vocab = model->config().vocabSize;
+    auto backend = makeCpuBackend(0);
+    backend->load(model->config(), model->weights(), 512);
+    std::vector<float> logits(tokens.size() * vocab); // [tokens][vocab]
+    backend->forward(tokens.data(), static_cast<int>(tokens.size()), 0, true, logits.data());
+    TeacherForced r;
+    r.tokens = tokens.size();
+    r.weightPrecision = model->weights().layers[0].wq.precision;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+        const float* row = &logits[i * vocab];
+        if (argmax(row, vocab) != tf["top1"][i].get<int>()) ++r.top1Mismatches;
+        for (int j = 0; j < 10; ++j) {
+            const int id = tf["top_ids"][i][j].get<int>();
+            r.maxDelta = std::max(r.maxDelta, std::abs(double(row[id]) - tf["top_logits"][i][j].get<double>()));
+        }
+    }
+    return r;
+}
+
 const char* kTinyModels[] = {"llama-gqa-f32.gguf", "llama-tied-q8_0.gguf", "llama-q4_0.gguf",
                              "llama-q4_1-rope-llama3.gguf", "llama-f16-odd-spm.gguf", "qwen2-bias.gguf",
                              "hf-llama", "hf-llama.gguf", "hf-qwen2"};
@@ -91,33 +124,13 @@ private slots:
     void defaultModelTeacherForcedMatchesGolden() {
         std::string path = defaultModelPath();
         if (path.empty()) QSKIP("default model not installed (scripts/setup.sh fetches it)");
-        auto golden = nlohmann::json::parse(readFileText(goldenPath()));
-        const auto& tf = golden["teacher_forced"];
-        std::vector<int32_t> tokens = tf["tokens"].get<std::vector<int32_t>>();
-        QVERIFY(tokens.size() >= 256);
-
-        auto model = Model::open(path);
-        const int vocab = model->config().vocabSize;
-        auto backend = makeCpuBackend(0);
-        backend->load(model->config(), model->weights(), 512);
-        std::vector<float> logits(tokens.size() * vocab);
-        backend->forward(tokens.data(), static_cast<int>(tokens.size()), 0, true, logits.data());
-
-        double maxDelta = 0;
-        int top1Mismatches = 0;
-        for (size_t i = 0; i < tokens.size(); ++i) {
-            const float* row = &logits[i * vocab];
-            if (argmax(row, vocab) != tf["top1"][i].get<int>()) ++top1Mismatches;
-            for (int j = 0; j < 10; ++j) {
-                int id = tf["top_ids"][i][j].get<int>();
-                maxDelta = std::max(maxDelta, std::abs(double(row[id]) - tf["top_logits"][i][j].get<double>()));
-            }
-        }
+        const TeacherForced r = teacherForcedAgainstGolden(path, {});
         qInfo("default model, %zu teacher-forced tokens: top-1 mismatches %d, max |delta logit| over the "
               "reference's top-10 = %.5f",
-              tokens.size(), top1Mismatches, maxDelta);
-        QCOMPARE(top1Mismatches, 0);
-        QVERIFY2(maxDelta < 0.05, qPrintable(QString("max |delta logit| %1").arg(maxDelta)));
+              r.tokens, r.top1Mismatches, r.maxDelta);
+        QVERIFY(r.tokens >= 256);
+        QCOMPARE(r.top1Mismatches, 0);
+        QVERIFY2(r.maxDelta < 0.05, qPrintable(QString("max |delta logit| %1").arg(r.maxDelta)));
     }
 
     void defaultModelAtFp16MatchesGolden() {
@@ -126,30 +139,13 @@ private slots:
         // with the exact reference at every position on every build.
         std::string path = defaultModelPath();
         if (path.empty()) QSKIP("default model not installed (scripts/setup.sh fetches it)");
-        auto golden = nlohmann::json::parse(readFileText(goldenPath()));
-        const auto& tf = golden["teacher_forced"];
-        std::vector<int32_t> tokens = tf["tokens"].get<std::vector<int32_t>>();
         ModelOptions fp16;
         fp16.precision = Precision::FP16;
-        auto model = Model::open(path, fp16);
-        QCOMPARE(model->weights().layers[0].wq.precision, Precision::FP16);
-        const int vocab = model->config().vocabSize;
-        auto backend = makeCpuBackend(0);
-        backend->load(model->config(), model->weights(), 512);
-        std::vector<float> logits(tokens.size() * vocab);
-        backend->forward(tokens.data(), static_cast<int>(tokens.size()), 0, true, logits.data());
-        double maxDelta = 0;
-        int top1Mismatches = 0;
-        for (size_t i = 0; i < tokens.size(); ++i) {
-            const float* row = &logits[i * vocab];
-            if (argmax(row, vocab) != tf["top1"][i].get<int>()) ++top1Mismatches;
-            for (int j = 0; j < 10; ++j)
-                maxDelta = std::max(maxDelta, std::abs(double(row[tf["top_ids"][i][j].get<int>()]) -
-                                                       tf["top_logits"][i][j].get<double>()));
-        }
-        qInfo("default model held as FP16: top-1 mismatches %d, max |delta logit| %.5f", top1Mismatches, maxDelta);
-        QCOMPARE(top1Mismatches, 0);
-        QVERIFY2(maxDelta < 0.15, qPrintable(QString::number(maxDelta))); // FP16 rounding of the weights
+        const TeacherForced r = teacherForcedAgainstGolden(path, fp16);
+        QCOMPARE(r.weightPrecision, Precision::FP16);
+        qInfo("default model held as FP16: top-1 mismatches %d, max |delta logit| %.5f", r.top1Mismatches, r.maxDelta);
+        QCOMPARE(r.top1Mismatches, 0);
+        QVERIFY2(r.maxDelta < 0.15, qPrintable(QString::number(r.maxDelta))); // FP16 rounding of the weights
     }
 
     void defaultModelGreedyMatchesGolden() {
