@@ -9,215 +9,186 @@ namespace {
 
 constexpr int kAttnThreads = 128;
 
-// W consecutive halves (16, 8 or 4 bytes) as floats.
-template <int W>
-__device__ __forceinline__ void loadHalves(const __half* p, float* out) {
-    if constexpr (W == 8) {
-        const uint4 raw = *reinterpret_cast<const uint4*>(p);
-        const __half2* h = reinterpret_cast<const __half2*>(&raw);
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const float2 f = __half22float2(h[i]);
-            out[2 * i] = f.x;
-            out[2 * i + 1] = f.y;
-        }
-    } else if constexpr (W == 4) {
-        const uint2 raw = *reinterpret_cast<const uint2*>(p);
-        const __half2* h = reinterpret_cast<const __half2*>(&raw);
-#pragma unroll
-        for (int i = 0; i < 2; ++i) {
-            const float2 f = __half22float2(h[i]);
-            out[2 * i] = f.x;
-            out[2 * i + 1] = f.y;
-        }
-    } else {
-        const float2 f = __half22float2(*reinterpret_cast<const __half2*>(p));
-        out[0] = f.x;
-        out[1] = f.y;
-    }
+// Asynchronous copy of B bytes (4, 8 or 16) from global to shared memory (cp.async, sm_80+),
+// bypassing registers, so that a block can start all of its K and V rows at once.
+template <int B>
+__device__ __forceinline__ void copyAsync(void* shared, const void* global) {
+    const unsigned s = unsigned(__cvta_generic_to_shared(shared));
+    if constexpr (B == 16)
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(global) : "memory");
+    else
+        asm volatile("cp.async.ca.shared.global [%0], [%1], %2;" ::"r"(s), "l"(global), "n"(B) : "memory");
 }
+__device__ __forceinline__ void copyAsyncCommit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+__device__ __forceinline__ void copyAsyncWaitAll() { asm volatile("cp.async.wait_all;" ::: "memory"); }
 
-// W: halves per load (8 where the head size allows, the 16-byte width). HD: the head size when
-// known at compile time (64, 128: every load of a K row is issued before the first is used),
-// 0 for any other.
+// Halves of a K/V row in shared memory: the head's hd halves plus 8 of padding, so that the
+// rows that eight consecutive threads read 16 bytes of start in different banks.
+__host__ __device__ constexpr int attnRowHalves(int hd) { return hd + 8; }
+
+// W: halves per cp.async (8 where the head size allows: 16 bytes). HD: the head size when
+// known at compile time (64, 128), 0 for any other.
+//
+// The block copies its chunk's K and V rows into shared memory with cp.async. Rows before the
+// new token were written by earlier steps, so their copies start before the kernel waits for
+// the one before it (programmatic dependent launch: that kernel writes q and the new token's K
+// and V, and those are copied after the wait). The new token's position comes from the host's
+// copy before the graph starts, so it may be read before the wait too. Then, with no per-head
+// register arrays: scores a row per warp (lanes across the head's elements), the softmax of a
+// head per warp, and the weighted V an output element per thread over all rows.
 template <int W, int HD>
 __global__ void __launch_bounds__(kAttnThreads) attentionDecodeKernel(AttentionDecodeArgs a) {
     extern __shared__ __align__(16) float attnShared[];
     __shared__ float scratch[32];
     __shared__ bool isLast;
     const int kvh = blockIdx.x, split = blockIdx.y;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nWarps = blockDim.x >> 5;
     const int G = a.nHead / a.nHeadKv, hd = HD > 0 ? HD : a.headDim, kvDim = a.nHeadKv * hd;
-    pdlWait();
-    pdlLaunchDependents();
-    const int length = *a.pos + 1;
+    const int pos = *a.pos, length = pos + 1;
     const int active = (length + a.chunk - 1) / a.chunk;
     if (split >= active) return;
     const int p0 = split * a.chunk, len = min(a.chunk, length - p0);
+    const int rowHalves = attnRowHalves(hd), segs = hd / W;
 
     float* qs = attnShared;                 // [G][hd], scaled by 1/sqrt(hd)
     float* scores = qs + G * hd;            // [G][chunk]
-    float* o = scores + G * a.chunk;        // [G][hd]
-    const float scale = rsqrtf(float(hd));
-    for (int i = threadIdx.x; i < G * hd; i += blockDim.x) {
-        qs[i] = a.q[kvh * G * hd + i] * scale;
-        o[i] = 0.f;
-    }
-    __syncthreads();
+    __half* ks = reinterpret_cast<__half*>(scores + G * a.chunk); // [chunk][rowHalves]
+    __half* vs = ks + a.chunk * rowHalves;                        // [chunk][rowHalves]
 
-    // Scores: one position a thread, its K row read W halves at a time.
     const __half* kBase = a.k + int64_t(p0) * kvDim + kvh * hd;
-    for (int j = threadIdx.x; j < len; j += blockDim.x) {
-        const __half* kRow = kBase + int64_t(j) * kvDim;
-        float s[kAttnMaxGroup];
-#pragma unroll
-        for (int g = 0; g < kAttnMaxGroup; ++g) s[g] = 0.f;
-        if constexpr (HD > 0) {
-            uint4 raw[HD / 8];
-#pragma unroll
-            for (int c = 0; c < HD / 8; ++c) raw[c] = reinterpret_cast<const uint4*>(kRow)[c];
-#pragma unroll
-            for (int c = 0; c < HD / 8; ++c) {
-                float kf[8];
-                loadHalves<8>(reinterpret_cast<const __half*>(&raw[c]), kf);
-#pragma unroll
-                for (int g = 0; g < kAttnMaxGroup; ++g) {
-                    if (g < G) {
-                        const float4* qv = reinterpret_cast<const float4*>(qs + g * HD + c * 8);
-                        const float4 qa = qv[0], qb = qv[1];
-                        s[g] += kf[0] * qa.x + kf[1] * qa.y + kf[2] * qa.z + kf[3] * qa.w + kf[4] * qb.x +
-                                kf[5] * qb.y + kf[6] * qb.z + kf[7] * qb.w;
-                    }
-                }
-            }
-        } else {
-            for (int d0 = 0; d0 < hd; d0 += W) {
-                float kf[W];
-                loadHalves<W>(kRow + d0, kf);
-#pragma unroll
-                for (int g = 0; g < kAttnMaxGroup; ++g) {
-                    if (g < G) {
-                        const float* qv = qs + g * hd + d0;
-                        float t = 0.f;
-#pragma unroll
-                        for (int i = 0; i < W; ++i) t = fmaf(kf[i], qv[i], t);
-                        s[g] += t;
-                    }
-                }
-            }
+    const __half* vBase = a.v + int64_t(p0) * kvDim + kvh * hd;
+    auto copyRows = [&](int rowBegin, int rowEnd) {
+        for (int i = rowBegin * segs + threadIdx.x; i < rowEnd * segs; i += blockDim.x) {
+            const int j = i / segs, c = (i % segs) * W;
+            copyAsync<2 * W>(ks + j * rowHalves + c, kBase + int64_t(j) * kvDim + c);
+            copyAsync<2 * W>(vs + j * rowHalves + c, vBase + int64_t(j) * kvDim + c);
         }
-#pragma unroll
-        for (int g = 0; g < kAttnMaxGroup; ++g)
-            if (g < G) scores[g * a.chunk + j] = s[g];
-    }
+    };
+    const bool newRowHere = p0 + len - 1 == pos;
+    copyRows(0, newRowHere ? len - 1 : len);
+    copyAsyncCommit();
+
+    pdlWait();
+    pdlLaunchDependents();
+    if (newRowHere) copyRows(len - 1, len);
+    copyAsyncCommit();
+    const float scale = rsqrtf(float(hd));
+    for (int i = threadIdx.x; i < G * hd; i += blockDim.x) qs[i] = a.q[kvh * G * hd + i] * scale;
+    copyAsyncWaitAll();
     __syncthreads();
 
-    // Softmax numerators over the chunk, per head; keep max and sum for the combine.
-    float headMax[kAttnMaxGroup], headSum[kAttnMaxGroup];
+    // Scores: a row per warp, the head's elements across the lanes.
+    for (int j = warp; j < len; j += nWarps) {
+        const __half* kRow = ks + j * rowHalves;
+        for (int g = 0; g < G; ++g) {
+            const float* qv = qs + g * hd;
+            float t = 0.f;
 #pragma unroll
-    for (int g = 0; g < kAttnMaxGroup; ++g) {
-        headMax[g] = -INFINITY;
-        headSum[g] = 0.f;
-        if (g < G) {
-            float m = -INFINITY;
-            for (int j = threadIdx.x; j < len; j += blockDim.x) m = fmaxf(m, scores[g * a.chunk + j]);
-            m = blockMax(m, scratch);
-            float l = 0.f;
-            for (int j = threadIdx.x; j < len; j += blockDim.x) {
-                const float e = __expf(scores[g * a.chunk + j] - m);
-                scores[g * a.chunk + j] = e;
-                l += e;
-            }
-            l = blockSum(l, scratch);
-            headMax[g] = m;
-            headSum[g] = l;
+            for (int d = lane; d < hd; d += 32) t = fmaf(__half2float(kRow[d]), qv[d], t);
+            t = warpSum(t);
+            if (lane == 0) scores[g * a.chunk + j] = t;
         }
     }
     __syncthreads();
 
-    // Weighted V: threads split a row into W-half segments, rows spread over the rest.
-    const int segs = hd / W, rowsAtOnce = blockDim.x / segs;
-    const int seg = threadIdx.x % segs, sub = threadIdx.x / segs;
-    if (sub < rowsAtOnce) {
-        float acc[kAttnMaxGroup][W];
-#pragma unroll
-        for (int g = 0; g < kAttnMaxGroup; ++g)
-#pragma unroll
-            for (int i = 0; i < W; ++i) acc[g][i] = 0.f;
-        const __half* vBase = a.v + int64_t(p0) * kvDim + kvh * hd + seg * W;
-        // Four rows' loads in flight before the first is used.
-        constexpr int kBatch = 4;
-        for (int j0 = sub; j0 < len; j0 += kBatch * rowsAtOnce) {
-            float vf[kBatch][W];
-#pragma unroll
-            for (int b = 0; b < kBatch; ++b) {
-                const int j = j0 + b * rowsAtOnce;
-                if (j < len) loadHalves<W>(vBase + int64_t(j) * kvDim, vf[b]);
-            }
-#pragma unroll
-            for (int b = 0; b < kBatch; ++b) {
-                const int j = j0 + b * rowsAtOnce;
-                if (j >= len) break;
-#pragma unroll
-                for (int g = 0; g < kAttnMaxGroup; ++g) {
-                    if (g < G) {
-                        const float e = scores[g * a.chunk + j];
-#pragma unroll
-                        for (int i = 0; i < W; ++i) acc[g][i] = fmaf(e, vf[b][i], acc[g][i]);
-                    }
-                }
-            }
+    // Softmax numerators over the chunk, a head per warp; its max and sum go to the combine.
+    for (int g = warp; g < G; g += nWarps) {
+        float* sg = scores + g * a.chunk;
+        float m = -INFINITY;
+        for (int j = lane; j < len; j += 32) m = fmaxf(m, sg[j]);
+        m = warpMax(m);
+        float l = 0.f;
+        for (int j = lane; j < len; j += 32) {
+            const float e = __expf(sg[j] - m);
+            sg[j] = e;
+            l += e;
         }
-#pragma unroll
-        for (int g = 0; g < kAttnMaxGroup; ++g)
-            if (g < G)
-#pragma unroll
-                for (int i = 0; i < W; ++i) atomicAdd(&o[g * hd + seg * W + i], acc[g][i]);
+        l = warpSum(l);
+        if (lane == 0) {
+            const int h = kvh * G + g;
+            a.partMl[(int64_t(h) * a.nSplit + split) * 2] = m;
+            a.partMl[(int64_t(h) * a.nSplit + split) * 2 + 1] = l;
+        }
     }
     __syncthreads();
 
-    // This block's partial, then the last block of this KV head combines them all.
+    // Weighted V: an output element (head g, element d) per thread over the chunk's rows, four
+    // rows' loads at a time; the partial goes straight to the workspace.
     for (int i = threadIdx.x; i < G * hd; i += blockDim.x) {
         const int g = i / hd, d = i % hd, h = kvh * G + g;
-        a.partO[(int64_t(h) * a.nSplit + split) * hd + d] = o[i];
-    }
-    if (threadIdx.x == 0) {
-#pragma unroll
-        for (int g = 0; g < kAttnMaxGroup; ++g) {
-            if (g < G) {
-                const int h = kvh * G + g;
-                a.partMl[(int64_t(h) * a.nSplit + split) * 2] = headMax[g];
-                a.partMl[(int64_t(h) * a.nSplit + split) * 2 + 1] = headSum[g];
-            }
+        const float* e = scores + g * a.chunk;
+        const __half* vCol = vs + d;
+        float acc = 0.f;
+        int j = 0;
+        for (; j + 4 <= len; j += 4) {
+            const float v0 = __half2float(vCol[j * rowHalves]), v1 = __half2float(vCol[(j + 1) * rowHalves]);
+            const float v2 = __half2float(vCol[(j + 2) * rowHalves]), v3 = __half2float(vCol[(j + 3) * rowHalves]);
+            acc = fmaf(e[j], v0, acc);
+            acc = fmaf(e[j + 1], v1, acc);
+            acc = fmaf(e[j + 2], v2, acc);
+            acc = fmaf(e[j + 3], v3, acc);
         }
+        for (; j < len; ++j) acc = fmaf(e[j], __half2float(vCol[j * rowHalves]), acc);
+        a.partO[(int64_t(h) * a.nSplit + split) * hd + d] = acc;
     }
+
     __threadfence();
     __syncthreads();
     if (threadIdx.x == 0) isLast = atomicAdd(&a.counters[kvh], 1u) == unsigned(active - 1);
     __syncthreads();
     if (!isLast) return;
     __threadfence();
+    // The combine (Milakov & Gimelshein 2018, "Online normalizer calculation for softmax"): the
+    // partials' weights exp(m_s - max m) and the denominator first, from one parallel read of
+    // every (m, l) into shared memory; then each output element sums its partials with all the
+    // loads independent, so they are in flight together.
+    float* w = attnShared; // [G][nSplit] (q and scores are no longer needed)
+    for (int i = threadIdx.x; i < G * active; i += blockDim.x) {
+        const int g = i / active, sp = i % active, h = kvh * G + g;
+        w[g * a.nSplit + sp] = __ldcg(a.partMl + (int64_t(h) * a.nSplit + sp) * 2);
+    }
+    __syncthreads();
+    for (int g = 0; g < G; ++g) {
+        const int h = kvh * G + g;
+        float m = -INFINITY;
+        for (int sp = threadIdx.x; sp < active; sp += blockDim.x) m = fmaxf(m, w[g * a.nSplit + sp]);
+        m = blockMax(m, scratch);
+        float den = 0.f;
+        for (int sp = threadIdx.x; sp < active; sp += blockDim.x) {
+            const float e = __expf(w[g * a.nSplit + sp] - m);
+            w[g * a.nSplit + sp] = e;
+            den += e * __ldcg(a.partMl + (int64_t(h) * a.nSplit + sp) * 2 + 1);
+        }
+        den = blockSum(den, scratch);
+        if (threadIdx.x == 0) scratch[kAttnMaxGroup + g] = den; // (blockSum uses scratch[0..3])
+    }
+    __syncthreads();
     for (int i = threadIdx.x; i < G * hd; i += blockDim.x) {
         const int g = i / hd, d = i % hd, h = kvh * G + g;
-        const float* ml = a.partMl + int64_t(h) * a.nSplit * 2;
-        float m = -INFINITY;
-        for (int s = 0; s < active; ++s) m = fmaxf(m, __ldcg(ml + 2 * s));
-        float num = 0.f, den = 0.f;
-        for (int s = 0; s < active; ++s) {
-            const float w = __expf(__ldcg(ml + 2 * s) - m);
-            num += w * __ldcg(a.partO + (int64_t(h) * a.nSplit + s) * hd + d);
-            den += w * __ldcg(ml + 2 * s + 1);
+        const float* part = a.partO + int64_t(h) * a.nSplit * hd + d;
+        const float* wg = w + g * a.nSplit;
+        float num = 0.f;
+        int sp = 0;
+        for (; sp + 4 <= active; sp += 4) {
+            const float p0 = __ldcg(part + int64_t(sp) * hd), p1 = __ldcg(part + int64_t(sp + 1) * hd);
+            const float p2 = __ldcg(part + int64_t(sp + 2) * hd), p3 = __ldcg(part + int64_t(sp + 3) * hd);
+            num += wg[sp] * p0 + wg[sp + 1] * p1 + wg[sp + 2] * p2 + wg[sp + 3] * p3;
         }
-        a.out[h * hd + d] = num / den;
+        for (; sp < active; ++sp) num += wg[sp] * __ldcg(part + int64_t(sp) * hd);
+        a.out[h * hd + d] = num / scratch[kAttnMaxGroup + g];
     }
     if (threadIdx.x == 0) a.counters[kvh] = 0;
 }
 
 } // namespace
 
-void attentionDecodeSplit(int length, int nHeadKv, int multiprocessors, int& chunk, int& nSplit) {
+void attentionDecodeSplit(int length, int nHeadKv, int headDim, int multiprocessors, int& chunk, int& nSplit) {
     const int wantSplits = std::max(1, (4 * multiprocessors + nHeadKv - 1) / nHeadKv);
+    // A block holds its chunk's K and V rows in shared memory: at most 128 rows of a head of
+    // 128 (68 KiB), fewer for wider heads.
+    const int maxChunk = std::max(32, 128 * 128 / std::max(headDim, 128) / 32 * 32);
     chunk = (length + wantSplits - 1) / wantSplits;
-    chunk = std::clamp((chunk + 31) / 32 * 32, 32, 512);
+    chunk = std::clamp((chunk + 31) / 32 * 32, 32, maxChunk);
     nSplit = (length + chunk - 1) / chunk;
 }
 
@@ -230,12 +201,17 @@ void launchAttentionDecode(const LaunchContext& ctx, const AttentionDecodeArgs& 
     if (G > kAttnMaxGroup || a.nHead % a.nHeadKv || a.headDim % 2 || a.headDim > 256)
         throw Error("decode attention: unsupported head layout (" + std::to_string(a.nHead) + " heads, " +
                     std::to_string(a.nHeadKv) + " KV heads, head size " + std::to_string(a.headDim) + ")");
-    const size_t shared = size_t(2 * G * a.headDim + G * a.chunk) * sizeof(float);
+    // q and scores, then K and V rows; the combine reuses the start for [G][nSplit] weights.
+    const size_t shared = std::max(size_t(G * a.headDim + G * a.chunk) * sizeof(float) +
+                                       size_t(2 * a.chunk) * attnRowHalves(a.headDim) * sizeof(__half),
+                                   size_t(G) * a.nSplit * sizeof(float));
     auto run = [&](auto kernel) {
         if (shared > 48 * 1024)
             PARLEY_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
         launchKernel(ctx, kernel, dim3(a.nHeadKv, a.nSplit), dim3(kAttnThreads), shared, "decode attention launch", a);
     };
+    // cp.async copies 4, 8 or 16 bytes: the narrowest width a head of an odd number of pairs
+    // allows is 2 halves.
     if (a.headDim == 128) run(attentionDecodeKernel<8, 128>);
     else if (a.headDim == 64) run(attentionDecodeKernel<8, 64>);
     else if (a.headDim % 8 == 0) run(attentionDecodeKernel<8, 0>);

@@ -25,8 +25,9 @@ struct AttentionDecodeArgs {
 };
 
 // Chunk length and split count for a context of up to `length` positions: enough blocks to
-// fill the GPU, chunks a multiple of 32 and at most 512 positions.
-void attentionDecodeSplit(int length, int nHeadKv, int multiprocessors, int& chunk, int& nSplit);
+// fill the GPU, chunks a multiple of 32 and small enough that a block's K and V rows fit in
+// shared memory (128 positions for heads up to 128).
+void attentionDecodeSplit(int length, int nHeadKv, int headDim, int multiprocessors, int& chunk, int& nSplit);
 size_t attentionDecodeWorkspaceFloats(int nHead, int nSplit, int headDim);
 void launchAttentionDecode(const LaunchContext& ctx, const AttentionDecodeArgs& a);
 
