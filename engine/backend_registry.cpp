@@ -20,6 +20,7 @@ struct CudaLibrary {
     ParleyCudaProbeFn probe = nullptr;
     ParleyCudaCreateBackendFn create = nullptr;
     ParleyCudaCopyBandwidthFn bandwidth = nullptr;
+    ParleyCudaBenchGemvFn benchGemv = nullptr;
 };
 
 std::string executableDir() {
@@ -58,7 +59,8 @@ const CudaLibrary& cudaLibrary() {
             lib.probe = reinterpret_cast<ParleyCudaProbeFn>(dlsym(h, "parley_cuda_probe"));
             lib.create = reinterpret_cast<ParleyCudaCreateBackendFn>(dlsym(h, "parley_cuda_create_backend"));
             lib.bandwidth = reinterpret_cast<ParleyCudaCopyBandwidthFn>(dlsym(h, "parley_cuda_copy_bandwidth"));
-            if (!version || !lib.probe || !lib.create || !lib.bandwidth || version() != PARLEY_CUDA_ABI_VERSION) {
+            lib.benchGemv = reinterpret_cast<ParleyCudaBenchGemvFn>(dlsym(h, "parley_cuda_bench_gemv"));
+            if (!version || !lib.probe || !lib.create || !lib.bandwidth || !lib.benchGemv || version() != PARLEY_CUDA_ABI_VERSION) {
                 errors = c + " is not a matching Parley CUDA library";
                 dlclose(h);
                 continue;
@@ -117,6 +119,18 @@ double measureGpuCopyBandwidth(int device, uint64_t bytes, int repeats) {
     char err[512] = {0};
     if (lib.bandwidth(device, bytes, repeats, &gbs, err, sizeof(err)) != 0) throw Error(err);
     return gbs;
+}
+
+GemvTiming benchmarkGpuGemv(int device, Precision precision, int groupSize, int64_t rows, int64_t cols,
+                            GemvBenchEpilogue epilogue, int headDim, int launches) {
+    const CudaLibrary& lib = cudaLibrary();
+    if (!lib.handle) throw Error("CUDA backend unavailable: " + lib.error);
+    GemvTiming t;
+    char err[512] = {0};
+    if (lib.benchGemv(device, int(precision), groupSize, rows, cols, int(epilogue), headDim, launches, &t.microseconds,
+                      &t.gbPerSecond, err, sizeof(err)) != 0)
+        throw Error(err);
+    return t;
 }
 
 std::unique_ptr<Backend> makeBackend(const std::string& kind, const BackendOptions& options, std::string* notice) {

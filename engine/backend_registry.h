@@ -46,6 +46,18 @@ std::vector<GpuDevice> probeGpus(std::string* error = nullptr);
 // Device-to-device copy bandwidth (read + write counted), GB/s; throws Error without CUDA.
 double measureGpuCopyBandwidth(int device, uint64_t bytes, int repeats);
 
+// One decode GEMV (rows x cols, random weights) timed alone on the GPU, with the epilogue the
+// decode step gives that matrix (plain store, residual add, SwiGLU, or rotary embedding with
+// the K/V write; the last two with the RMSNorm fused): microseconds a launch and weight bytes
+// read a second (GB/s). Throws Error without CUDA.
+struct GemvTiming {
+    double microseconds = 0;
+    double gbPerSecond = 0;
+};
+enum class GemvBenchEpilogue { Store = 0, Residual = 1, GateUp = 2, Qkv = 3 };
+GemvTiming benchmarkGpuGemv(int device, Precision precision, int groupSize, int64_t rows, int64_t cols,
+                            GemvBenchEpilogue epilogue, int headDim, int launches);
+
 // The path the CUDA library was loaded from (empty before the first successful load), and
 // whether it can be loaded at all (the reason in *error when not).
 std::string cudaLibraryPath();

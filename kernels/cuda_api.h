@@ -49,6 +49,18 @@ void* parley_cuda_create_backend(const ParleyCudaOptions* options, char* err, in
 typedef int (*ParleyCudaCopyBandwidthFn)(int device, uint64_t bytes, int repeats, double* gbPerSecond, char* err, int errLen);
 int parley_cuda_copy_bandwidth(int device, uint64_t bytes, int repeats, double* gbPerSecond, char* err, int errLen);
 
+// One decode GEMV alone (parley-bench --gemv): a rows x cols matrix of random weights in
+// `precision` (0 fp16, 1 int8, 2 int4; groupSize for 1 and 2), enough copies of it to spill
+// the L2 cache, `launches` launches captured in one CUDA graph and timed with events. epilogue:
+// 0 store, 1 residual add, 2 gate/up with SwiGLU (the RMSNorm fused), 3 QKV with rotary
+// embedding and the K/V write (the RMSNorm fused; rows = 3 heads' worth, headDim given). Gives
+// the microseconds a launch and the weight bytes (with scales) read a second, in GB/s.
+typedef int (*ParleyCudaBenchGemvFn)(int device, int precision, int groupSize, int64_t rows, int64_t cols, int epilogue,
+                                     int headDim, int launches, double* microseconds, double* gbPerSecond, char* err,
+                                     int errLen);
+int parley_cuda_bench_gemv(int device, int precision, int groupSize, int64_t rows, int64_t cols, int epilogue,
+                           int headDim, int launches, double* microseconds, double* gbPerSecond, char* err, int errLen);
+
 // ---- Single-kernel checks (tests/test_cuda_kernels.cpp) ----
 // precision: 0 fp16, 1 int8, 2 int4. Weight arrays as in engine/weights.h (row-major).
 // y[rows] = W x, or W (rmsnorm(x) * normWeight) when normWeight is not null.

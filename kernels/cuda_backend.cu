@@ -234,7 +234,9 @@ private:
                         " KV heads is not supported (at most " + std::to_string(kAttnMaxGroup) + " per KV head)");
         if (hd % 2 || hd > 256) throw Error("CUDA backend: head size " + std::to_string(hd) + " is not supported");
         const int maxCols = std::max(cfg_.nEmbd, std::max(cfg_.nFf, cfg_.qDim()));
-        if (int64_t(maxCols) * 4 + 4096 > int64_t(prop_.sharedMemPerBlockOptin))
+        // The GEMV kernels keep x in shared memory: 4 bytes an element for FP16 weights, 6 (FP16
+        // x and its float staging) plus the chunk sums for INT8/INT4.
+        if (int64_t(maxCols) * 7 + 4096 > int64_t(prop_.sharedMemPerBlockOptin))
             throw Error("CUDA backend: width " + std::to_string(maxCols) + " is too wide for the GEMV kernels on " + prop_.name);
         PARLEY_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
         const cublasStatus_t s = cublasCreate(&cublas_);
@@ -527,7 +529,7 @@ private:
         int maxSplit = 1;
         for (int64_t len = 1; ; len *= 2) {
             int chunk = 0, nSplit = 0;
-            attentionDecodeSplit(int(std::min<int64_t>(len, maxContext_)), cfg_.nHeadKv, prop_.multiProcessorCount, chunk, nSplit);
+            attentionDecodeSplit(int(std::min<int64_t>(len, maxContext_)), cfg_.nHeadKv, cfg_.headDim, prop_.multiProcessorCount, chunk, nSplit);
             maxSplit = std::max(maxSplit, nSplit);
             if (len >= maxContext_) break;
         }
@@ -623,7 +625,7 @@ private:
         launchEmbedDecode(ctx, embedding_, &dStep_->token, dResid_, dSsq_, ssqCount_, &dResult_->badToken);
         mark("embedding");
         int chunk = 0, nSplit = 0;
-        attentionDecodeSplit(length, cfg_.nHeadKv, prop_.multiProcessorCount, chunk, nSplit);
+        attentionDecodeSplit(length, cfg_.nHeadKv, cfg_.headDim, prop_.multiProcessorCount, chunk, nSplit);
         for (int l = 0; l < cfg_.nLayer; ++l) {
             const Layer& L = layers_[l];
             for (const MatrixPart& p : L.qkv) {

@@ -60,7 +60,5 @@ inline void launchGemv(const LaunchContext& ctx, const DeviceMatrix& m, GemvEpil
     }
 }
 
-// Elements of x the GEMV kernels keep in shared memory at most (checked at load).
-int gemvMaxCols(int device);
 
 } // namespace parley::cuda

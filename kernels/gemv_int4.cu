@@ -1,48 +1,68 @@
 // GEMV over INT4 weights (w = scale * q + min per group): a 16-byte chunk is 32 weights, four
-// 32-bit words of eight nibbles. Masking a word with 0x000F000F and or-ing in 0x6400 (the FP16
-// exponent of 1024) turns two nibbles into the halves 1024 + q exactly (the trick of Kim et al.,
-// "Who Says Elephants Can't Run", 2022); subtracting 1024 leaves q. The nibble of word k at
-// shift 4j pairs with the one at shift 4j + 16: elements 8k + j and 8k + 4 + j, which is why x
-// is kept in parts of four. Per chunk: scale * sum(q x) + min * sum(x), the chunk's sum of x
-// computed once per block.
+// 32-bit words of eight nibbles, multiplied in packed half2 (two weights an instruction) with x
+// kept in FP16. Nibbles become halves without conversions (the trick of Kim et al., "Who Says
+// Elephants Can't Run", 2022, as FasterTransformer's weight-only kernels use it): a word masked
+// with 0x000F000F and or-ed with 0x64006400 holds the halves 1024 + q of its nibbles 0 and 4;
+// masked with 0x00F000F0 it holds 1024 + 16 q of nibbles 1 and 5; the word shifted right by 8
+// gives nibbles 2, 6 and 3, 7 the same way. One subtraction (or one fma by 1/16) leaves q - 8
+// exactly, so x is kept in shared memory as the half2 pairs (x[j], x[j + 4]) of each word.
+// Centring q on 8 keeps the FP16 sums small: a chunk's sum_i (q_i - 8) x_i has 32 terms of at
+// most 8 * 2^7 (kXLimit), below FP16's 65504. Per chunk, in float:
+//   sum w x = scale * sum (q - 8) x + (min + 8 scale) * sum x,
+// with the chunk's sum of x (as rounded to FP16) computed once per block.
 #include "kernels/gemv_kernel.cuh"
 
 namespace parley::cuda {
 
-__device__ __forceinline__ float int4WordDot(uint32_t word, float4 lo, float4 hi) {
-    const __half2 k1024 = __half2half2(__ushort_as_half(0x6400));
-    auto pairAt = [&](uint32_t bits) {
-        const uint32_t h = (bits & 0x000F000Fu) | 0x64006400u;
-        return __half22float2(__hsub2(*reinterpret_cast<const __half2*>(&h), k1024));
-    };
-    const float2 q0 = pairAt(word), q1 = pairAt(word >> 4), q2 = pairAt(word >> 8), q3 = pairAt(word >> 12);
-    float s = q0.x * lo.x;
-    s = fmaf(q0.y, hi.x, s);
-    s = fmaf(q1.x, lo.y, s);
-    s = fmaf(q1.y, hi.y, s);
-    s = fmaf(q2.x, lo.z, s);
-    s = fmaf(q2.y, hi.z, s);
-    s = fmaf(q3.x, lo.w, s);
-    s = fmaf(q3.y, hi.w, s);
-    return s;
-}
-
 struct FormatInt4 {
+    using XType = __half;
     static constexpr int kElems = 32;
+    static constexpr int kXLimitLog2 = 7;
     static constexpr bool kNeedsChunkSums = true;
-    static constexpr int kMinBlocks = 3;
-    static constexpr int kUnroll = 2;
+    struct XChunk {
+        uint4 part[4]; // part k: (x[8k+j], x[8k+j+4]) for j = 0..3
+    };
     __device__ static const void* scaleRow(const GemvKernelArgs& k, int64_t row) {
         return static_cast<const __half2*>(k.scales) + row * k.groupsPerRow;
     }
-    __device__ __forceinline__ static float dot(const GemvKernelArgs& k, uint4 w, const float4* xs4, int c,
-                                                int nChunks, const void* scaleRowPtr, float chunkSum) {
-        const float2 sm = __half22float2(__ldg(static_cast<const __half2*>(scaleRowPtr) + (c >> k.chunkShift)));
-        float s = int4WordDot(w.x, xs4[c], xs4[nChunks + c]);
-        s += int4WordDot(w.y, xs4[2 * nChunks + c], xs4[3 * nChunks + c]);
-        s += int4WordDot(w.z, xs4[4 * nChunks + c], xs4[5 * nChunks + c]);
-        s += int4WordDot(w.w, xs4[6 * nChunks + c], xs4[7 * nChunks + c]);
-        return fmaf(sm.x, s, sm.y * chunkSum);
+    __device__ __forceinline__ static uint4 packPart(const float (&v)[8]) {
+        uint4 p;
+        __half2* h = reinterpret_cast<__half2*>(&p);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) h[j] = __floats2half2_rn(v[j], v[j + 4]);
+        return p;
+    }
+    __device__ __forceinline__ static __half2 wordDot(uint32_t word, uint4 x, __half2 acc) {
+        const __half2 k1032 = __half2half2(__ushort_as_half(0x6408));  // 1032
+        const __half2 kSixteenth = __half2half2(__ushort_as_half(0x2C00)); // 1/16
+        const __half2 kMinus72 = __half2half2(__ushort_as_half(0xD480));   // -72
+        const uint32_t shifted = word >> 8;
+        uint32_t b0 = (word & 0x000F000Fu) | 0x64006400u;    // nibbles 0, 4: 1024 + q
+        uint32_t b1 = (word & 0x00F000F0u) | 0x64006400u;    // nibbles 1, 5: 1024 + 16 q
+        uint32_t b2 = (shifted & 0x000F000Fu) | 0x64006400u; // nibbles 2, 6
+        uint32_t b3 = (shifted & 0x00F000F0u) | 0x64006400u; // nibbles 3, 7
+        const __half2 q0 = __hsub2(*reinterpret_cast<__half2*>(&b0), k1032);
+        const __half2 q1 = __hfma2(*reinterpret_cast<__half2*>(&b1), kSixteenth, kMinus72);
+        const __half2 q2 = __hsub2(*reinterpret_cast<__half2*>(&b2), k1032);
+        const __half2 q3 = __hfma2(*reinterpret_cast<__half2*>(&b3), kSixteenth, kMinus72);
+        acc = __hfma2(q0, *reinterpret_cast<const __half2*>(&x.x), acc);
+        acc = __hfma2(q1, *reinterpret_cast<const __half2*>(&x.y), acc);
+        acc = __hfma2(q2, *reinterpret_cast<const __half2*>(&x.z), acc);
+        acc = __hfma2(q3, *reinterpret_cast<const __half2*>(&x.w), acc);
+        return acc;
+    }
+    __device__ __forceinline__ static uint32_t loadScale(const GemvKernelArgs& k, const void* scaleRowPtr, int c) {
+        return __ldg(static_cast<const unsigned*>(scaleRowPtr) + (c >> k.chunkShift));
+    }
+    __device__ __forceinline__ static float dot(uint4 w, const XChunk& x, uint32_t scaleMin, float chunkSum) {
+        const float2 sm = __half22float2(*reinterpret_cast<const __half2*>(&scaleMin));
+        __half2 acc = __float2half2_rn(0.f);
+        acc = wordDot(w.x, x.part[0], acc);
+        acc = wordDot(w.y, x.part[1], acc);
+        acc = wordDot(w.z, x.part[2], acc);
+        acc = wordDot(w.w, x.part[3], acc);
+        const float2 s = __half22float2(acc);
+        return fmaf(sm.x, s.x + s.y, fmaf(8.f, sm.x, sm.y) * chunkSum);
     }
 };
 

@@ -1,41 +1,54 @@
-// GEMV over INT8 weights with one FP16 scale per group: a 16-byte chunk is 16 weights. Bytes
-// become floats without the slow integer-to-float conversion: biased to unsigned (xor 0x80) and
-// placed by a byte permute into the mantissa of 2^23, they read as 2^23 + 128 + q exactly; one
-// subtraction gives q. The group's scale multiplies the chunk's partial sum once.
+// GEMV over INT8 weights with one FP16 scale per group: a 16-byte chunk is 16 weights,
+// multiplied in packed half2 (two weights an instruction) with x kept in FP16. Bytes become
+// halves without conversions: biased to unsigned (xor 0x80) and placed by a byte permute under
+// the FP16 exponent of 1024 (0x64), two bytes read as the halves 1024 + 128 + q exactly; one
+// subtraction leaves q. A chunk's FP16 sum has 16 terms of at most 128 * 2^4 (kXLimit), below
+// FP16's 65504; the group's scale multiplies it in float.
 #include "kernels/gemv_kernel.cuh"
 
 namespace parley::cuda {
 
-__device__ __forceinline__ float int8WordDot(uint32_t word, float4 x) {
-    const uint32_t u = word ^ 0x80808080u;
-    constexpr float kBias = 8388608.f + 128.f;
-    const float q0 = __uint_as_float(__byte_perm(u, 0x4B000000u, 0x7650)) - kBias;
-    const float q1 = __uint_as_float(__byte_perm(u, 0x4B000000u, 0x7651)) - kBias;
-    const float q2 = __uint_as_float(__byte_perm(u, 0x4B000000u, 0x7652)) - kBias;
-    const float q3 = __uint_as_float(__byte_perm(u, 0x4B000000u, 0x7653)) - kBias;
-    float s = q0 * x.x;
-    s = fmaf(q1, x.y, s);
-    s = fmaf(q2, x.z, s);
-    s = fmaf(q3, x.w, s);
-    return s;
-}
-
 struct FormatInt8 {
+    using XType = __half;
     static constexpr int kElems = 16;
+    static constexpr int kXLimitLog2 = 4;
     static constexpr bool kNeedsChunkSums = false;
-    static constexpr int kMinBlocks = 3;
-    static constexpr int kUnroll = 4;
+    struct XChunk {
+        uint4 part[2]; // x[0..7], x[8..15] in order
+    };
     __device__ static const void* scaleRow(const GemvKernelArgs& k, int64_t row) {
         return static_cast<const __half*>(k.scales) + row * k.groupsPerRow;
     }
-    __device__ __forceinline__ static float dot(const GemvKernelArgs& k, uint4 w, const float4* xs4, int c,
-                                                int nChunks, const void* scaleRowPtr, float) {
-        const float scale = __half2float(__ldg(static_cast<const __half*>(scaleRowPtr) + (c >> k.chunkShift)));
-        float s = int8WordDot(w.x, xs4[c]);
-        s += int8WordDot(w.y, xs4[nChunks + c]);
-        s += int8WordDot(w.z, xs4[2 * nChunks + c]);
-        s += int8WordDot(w.w, xs4[3 * nChunks + c]);
-        return scale * s;
+    __device__ __forceinline__ static uint4 packPart(const float (&v)[8]) {
+        uint4 p;
+        __half2* h = reinterpret_cast<__half2*>(&p);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) h[j] = __floats2half2_rn(v[2 * j], v[2 * j + 1]);
+        return p;
+    }
+    __device__ __forceinline__ static __half2 wordDot(uint32_t word, uint32_t x01, uint32_t x23, __half2 acc) {
+        const __half2 k1152 = __half2half2(__ushort_as_half(0x6480)); // 1024 + 128
+        const uint32_t u = word ^ 0x80808080u;
+        uint32_t b01 = __byte_perm(u, 0x64646464u, 0x4140); // bytes 0, 1 -> halves 1024 + u
+        uint32_t b23 = __byte_perm(u, 0x64646464u, 0x4342); // bytes 2, 3
+        const __half2 q01 = __hsub2(*reinterpret_cast<__half2*>(&b01), k1152);
+        const __half2 q23 = __hsub2(*reinterpret_cast<__half2*>(&b23), k1152);
+        acc = __hfma2(q01, *reinterpret_cast<const __half2*>(&x01), acc);
+        acc = __hfma2(q23, *reinterpret_cast<const __half2*>(&x23), acc);
+        return acc;
+    }
+    __device__ __forceinline__ static uint32_t loadScale(const GemvKernelArgs& k, const void* scaleRowPtr, int c) {
+        return __ldg(static_cast<const unsigned short*>(scaleRowPtr) + (c >> k.chunkShift));
+    }
+    __device__ __forceinline__ static float dot(uint4 w, const XChunk& x, uint32_t scaleBits, float) {
+        const float scale = __half2float(__ushort_as_half((unsigned short)scaleBits));
+        __half2 acc = __float2half2_rn(0.f);
+        acc = wordDot(w.x, x.part[0].x, x.part[0].y, acc);
+        acc = wordDot(w.y, x.part[0].z, x.part[0].w, acc);
+        acc = wordDot(w.z, x.part[1].x, x.part[1].y, acc);
+        acc = wordDot(w.w, x.part[1].z, x.part[1].w, acc);
+        const float2 s = __half22float2(acc);
+        return scale * (s.x + s.y);
     }
 };
 

@@ -1,20 +1,35 @@
 #pragma once
 // The GEMV kernel shared by the three weight formats (included by gemv_fp16.cu, gemv_int8.cu,
 // gemv_int4.cu, each of which supplies a Format policy):
-//   Format::kElems            weights in one 16-byte chunk (8 FP16, 16 INT8, 32 INT4)
-//   Format::kNeedsChunkSums   whether dot() wants the sum of x over the chunk (INT4's minimum)
-//   Format::kUnroll           16-byte loads per row in flight per lane
-//   Format::kMinBlocks        blocks an SM should hold (caps registers, for latency hiding)
-//   Format::dot(chunk, x parts, c, nChunks, scales row, chunkSum)
-// Layout of x in shared memory: the chunk's elements are split into kElems/4 parts of 4; part p
-// of chunk c is the float4 at [p * nChunks + c]. Lanes read consecutive chunks, so each warp-wide
-// float4 read is contiguous and free of bank conflicts.
+//   Format::kElems           weights in one 16-byte chunk (8 FP16, 16 INT8, 32 INT4)
+//   Format::XType            how x is kept in shared memory: float (FP16 weights) or __half
+//                            (INT8/INT4, multiplied in packed half2: two weights an instruction)
+//   Format::kXLimit          half formats: x is scaled by a power of two so that max |x| is at
+//                            most this, which keeps every FP16 partial sum of a chunk finite
+//   Format::kNeedsChunkSums  whether dot() wants the chunk's sum of x (INT4's minimum)
+//   Format::packPart(v[8])   8 consecutive elements of x -> one 16-byte part, in the order dot()
+//                            pairs them with the weights
+//   Format::loadScale(scale row, c) the raw scale (and minimum) of chunk c, loaded with the
+//                            weights so that its latency hides behind theirs
+//   Format::dot(chunk, x parts, raw scale, chunk sum)
+// x in shared memory: chunk c's part p (16 bytes) is at [p * nChunks + c], so the 32 lanes of a
+// warp, which read consecutive chunks, read 512 contiguous bytes: no bank conflicts.
+//
+// Streaming: each warp walks its row pairs chunk-step by chunk-step (U chunks a lane per step),
+// and loads the next step (of this pair or of its next pair) before it multiplies the current
+// one, so loads are always in flight. The first step's loads are issued before the kernel waits
+// for the one before it (programmatic dependent launch): weights never depend on it. U is 2 for
+// matrices with many rows (three blocks an SM, each warp several pairs) and 4 for those with
+// few (each warp about one pair, so the whole of it should be in flight at once: two blocks an
+// SM, for the registers).
 #include "kernels/gemv.h"
 #include "kernels/rope.cuh"
 
+#include <type_traits>
+
 namespace parley::cuda {
 
-constexpr int kGemvWarps = 8;   // warps per block, one pair of rows each
+constexpr int kGemvWarps = 8;   // warps per block, one pair of rows at a time each
 
 struct GemvKernelArgs {
     const uint8_t* w;
@@ -31,12 +46,6 @@ __device__ __forceinline__ uint4 loadStreaming(const uint4* p) {
                  : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
                  : "l"(p));
     return v;
-}
-
-template <int kElems>
-__device__ __forceinline__ int gemvSharedIndex(int e, int nChunks) {
-    const int c = e / kElems, r = e % kElems;
-    return ((r >> 2) * nChunks + c) * 4 + (r & 3);
 }
 
 // Logical rows of pair p for epilogue E; r1 < 0 when the pair has one row.
@@ -71,166 +80,293 @@ __device__ __forceinline__ void gemvPairRows(const GemvArgs& a, int p, int& r0, 
     }
 }
 
+// Where one pair's rows live.
+// Where one pair's rows live, and for the Residual epilogue the residual's two values (loaded
+// with the pair, so that no load waits at the end of the pair). The residual may be read before
+// the kernel waits for the one before it: the last kernel to write it is at least two launches
+// back, and every kernel waits for its predecessor before it lets its successor start.
+struct GemvPair {
+    const uint4* w0;
+    const uint4* w1;   // == w0 when the pair has one row
+    const void* sc0;
+    const void* sc1;
+    int r0, r1, freqIndex;
+    float in0, in1;
+};
+
 template <class Format, GemvEpilogue E>
-__global__ void __launch_bounds__(kGemvWarps * 32, Format::kMinBlocks) gemvKernel(GemvKernelArgs k) {
-    extern __shared__ __align__(16) float gemvShared[];
+__device__ __forceinline__ GemvPair gemvPairAt(const GemvKernelArgs& k, int pair) {
+    GemvPair p;
+    gemvPairRows<E>(k.a, k.a.pairBegin + pair, p.r0, p.r1, p.freqIndex);
+    const int64_t m0 = p.r0 - k.a.rowOffset, m1 = p.r1 >= 0 ? p.r1 - k.a.rowOffset : m0;
+    p.w0 = reinterpret_cast<const uint4*>(k.w + m0 * k.rowBytes);
+    p.w1 = reinterpret_cast<const uint4*>(k.w + m1 * k.rowBytes);
+    p.sc0 = Format::scaleRow(k, m0);
+    p.sc1 = Format::scaleRow(k, m1);
+    p.in0 = p.in1 = 0.f;
+    if constexpr (E == GemvEpilogue::Residual) {
+        p.in0 = __ldcg(k.a.resid + p.r0);
+        if (p.r1 >= 0) p.in1 = __ldcg(k.a.resid + p.r1);
+    }
+    return p;
+}
+
+// One step's chunks of both rows and their scales (zeros past the row's end).
+template <class Format, int U>
+struct GemvStep {
+    uint4 w0[U], w1[U];
+    uint32_t s0[U], s1[U];
+};
+
+template <class Format, int U>
+__device__ __forceinline__ void gemvLoadStep(const GemvKernelArgs& k, const GemvPair& p, int firstChunk,
+                                             GemvStep<Format, U>& st) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+        const int c = firstChunk + 32 * u;
+        const bool in = c < k.nChunks, two = in && p.r1 >= 0;
+        st.w0[u] = in ? loadStreaming(p.w0 + c) : make_uint4(0, 0, 0, 0);
+        st.w1[u] = two ? loadStreaming(p.w1 + c) : make_uint4(0, 0, 0, 0);
+        st.s0[u] = in ? Format::loadScale(k, p.sc0, c) : 0u;
+        st.s1[u] = two ? Format::loadScale(k, p.sc1, c) : 0u;
+    }
+}
+
+// x (normalised when a norm is fused) into shared memory in the part layout; returns the factor
+// that undoes the power-of-two scaling of half formats (1 for float). A thread takes a group of
+// 8 consecutive elements at a time. Half formats stage the normalised floats in shared memory
+// (`staging`) while finding the largest |x|, then scale, round and pack them: x is read from
+// global memory once. The chunk's sum of x (as rounded) goes to chunkSums when the format wants
+// it, summed across the lanes that hold the chunk's groups.
+template <class Format>
+__device__ __forceinline__ float gemvLoadX(const GemvKernelArgs& k, uint4* xs, float* chunkSums, float* staging,
+                                           float* scratch) {
+    using X = typename Format::XType;
     constexpr int kElems = Format::kElems;
-    constexpr int kUnroll = Format::kUnroll;
+    constexpr int kGroupsPerChunk = kElems / 8;
+    const GemvArgs& a = k.a;
+    const int nChunks = k.nChunks, nGroups = nChunks * kGroupsPerChunk;
+    // Issued together with the first loads of x; used after them.
+    const float ssq = a.normWeight ? *a.ssq : 0.f;
+    const bool vec = (k.cols & 7) == 0;
+    auto load8 = [&](int e0, float (&v)[8]) {
+        if (vec && e0 < k.cols) {
+            const float4 p = *reinterpret_cast<const float4*>(a.x + e0);
+            const float4 q = *reinterpret_cast<const float4*>(a.x + e0 + 4);
+            v[0] = p.x; v[1] = p.y; v[2] = p.z; v[3] = p.w;
+            v[4] = q.x; v[5] = q.y; v[6] = q.z; v[7] = q.w;
+            if (a.normWeight) {
+                const float4 g = *reinterpret_cast<const float4*>(a.normWeight + e0);
+                const float4 h = *reinterpret_cast<const float4*>(a.normWeight + e0 + 4);
+                const float gw[8] = {g.x, g.y, g.z, g.w, h.x, h.y, h.z, h.w};
+                const float normScale = rsqrtf(ssq / float(k.cols) + a.eps);
+#pragma unroll
+                for (int i = 0; i < 8; ++i) v[i] *= normScale * gw[i];
+            }
+        } else {
+            const float normScale = a.normWeight ? rsqrtf(ssq / float(k.cols) + a.eps) : 1.f;
+#pragma unroll
+            for (int i = 0; i < 8; ++i) {
+                const int e = e0 + i;
+                v[i] = e < k.cols ? (a.normWeight ? a.x[e] * normScale * a.normWeight[e] : a.x[e]) : 0.f;
+            }
+        }
+    };
+
+    if constexpr (sizeof(X) == 4) {
+        float4* xf = reinterpret_cast<float4*>(xs);
+        for (int c = threadIdx.x; c < nChunks; c += blockDim.x) { // (one group a chunk)
+            float v[8];
+            load8(c * 8, v);
+            xf[c] = make_float4(v[0], v[1], v[2], v[3]);
+            xf[nChunks + c] = make_float4(v[4], v[5], v[6], v[7]);
+        }
+        __syncthreads();
+        return 1.f;
+    } else {
+        // The largest |x| sets the power of two (Format::kXLimit keeps FP16 partial sums finite;
+        // a power of two changes no rounding above FP16's subnormals).
+        float m = 0.f;
+        for (int gi = threadIdx.x; gi < nGroups; gi += blockDim.x) {
+            float v[8];
+            load8(gi * 8, v);
+#pragma unroll
+            for (int i = 0; i < 8; ++i) m = fmaxf(m, fabsf(v[i]));
+            float4* st = reinterpret_cast<float4*>(staging + gi * 8);
+            st[0] = make_float4(v[0], v[1], v[2], v[3]);
+            st[1] = make_float4(v[4], v[5], v[6], v[7]);
+        }
+        m = blockMax(m, scratch); // (its barriers also order the staging writes before the reads)
+        float xMul = 1.f, unscale = 1.f;
+        if (m > 0.f && m < INFINITY) {
+            int ex = 0;
+            frexpf(m, &ex); // m < 2^ex
+            const int shift = Format::kXLimitLog2 - ex;
+            xMul = ldexpf(1.f, shift);
+            unscale = ldexpf(1.f, -shift);
+        }
+        // Uniform trip counts: the lanes of one chunk shuffle their sums together.
+        for (int base = 0; base < nGroups; base += blockDim.x) {
+            const int gi = base + threadIdx.x;
+            const bool in = gi < nGroups;
+            float v[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+            if (in) {
+                const float4* st = reinterpret_cast<const float4*>(staging + gi * 8);
+                const float4 p = st[0], q = st[1];
+                v[0] = p.x * xMul; v[1] = p.y * xMul; v[2] = p.z * xMul; v[3] = p.w * xMul;
+                v[4] = q.x * xMul; v[5] = q.y * xMul; v[6] = q.z * xMul; v[7] = q.w * xMul;
+            }
+            const uint4 part = Format::packPart(v);
+            const int c = gi / kGroupsPerChunk, p = gi % kGroupsPerChunk;
+            if (in) xs[p * nChunks + c] = part;
+            if constexpr (Format::kNeedsChunkSums) {
+                const __half2* h = reinterpret_cast<const __half2*>(&part);
+                float sum = 0.f;
+#pragma unroll
+                for (int i = 0; i < 4; ++i) {
+                    const float2 f = __half22float2(h[i]);
+                    sum += f.x + f.y;
+                }
+#pragma unroll
+                for (int o = 1; o < kGroupsPerChunk; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+                if (in && p == 0) chunkSums[c] = sum;
+            }
+        }
+        __syncthreads();
+        return unscale;
+    }
+}
+
+template <class Format, GemvEpilogue E, int U>
+__global__ void __launch_bounds__(kGemvWarps * 32, U >= 4 ? 2 : 3) gemvKernel(GemvKernelArgs k) {
+    extern __shared__ __align__(16) uint4 gemvShared[];
+    using X = typename Format::XType;
+    constexpr int kElems = Format::kElems;
+    constexpr int kParts = kElems * int(sizeof(X)) / 16;
     const GemvArgs& a = k.a;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int nChunks = k.nChunks;
-    float* xs = gemvShared;                           // [nChunks * kElems] in the part layout
-    float* chunkSums = gemvShared + nChunks * kElems; // [nChunks] (INT4)
-    __shared__ float blockPartial[kGemvWarps];
+    uint4* xs = gemvShared;                                              // [kParts][nChunks]
+    float* chunkSums = reinterpret_cast<float*>(gemvShared + kParts * nChunks); // [nChunks] (INT4)
+    float* staging = chunkSums + (Format::kNeedsChunkSums ? (nChunks + 3) / 4 * 4 : 0); // [stored] (half x), 16-byte aligned
+    __shared__ float scratch[32];
 
     // The grid is at most one wave: each block loads x once and its warps then walk pairs
-    // blockIdx.x * warps + warp, + gridDim.x * warps, ... so the prologue is paid once a block.
+    // blockIdx.x * warps + warp, + gridDim.x * warps, ...
     const int pairStride = gridDim.x * kGemvWarps;
-    int localPair = blockIdx.x * kGemvWarps + warp;
-
-    // Weights do not depend on the kernel before: start pulling the head of this warp's first
-    // rows into L2 while that kernel drains (PDL), then wait for its outputs.
-    if (localPair < a.pairCount) {
-        int r0, r1, fi;
-        gemvPairRows<E>(a, a.pairBegin + localPair, r0, r1, fi);
+    const int stepsPerRow = (nChunks + 32 * U - 1) / (32 * U);
+    int pairIndex = blockIdx.x * kGemvWarps + warp;
+    GemvPair pair{};
+    GemvStep<Format, U> cur;
+    if (pairIndex < a.pairCount) {
+        pair = gemvPairAt<Format, E>(k, pairIndex);
+        gemvLoadStep<Format, U>(k, pair, lane, cur);
+        // The rest of the first rows into L2 while the kernel before drains.
         const int64_t lines = (k.rowBytes < 4096 ? k.rowBytes : 4096) / 128;
         if (lane < lines) {
-            prefetchL2(k.w + (r0 - a.rowOffset) * k.rowBytes + lane * 128);
-            if (r1 >= 0) prefetchL2(k.w + (r1 - a.rowOffset) * k.rowBytes + lane * 128);
+            prefetchL2(reinterpret_cast<const uint8_t*>(pair.w0) + lane * 128);
+            if (pair.r1 >= 0) prefetchL2(reinterpret_cast<const uint8_t*>(pair.w1) + lane * 128);
         }
     }
+    // (The position is written by the host before the decode graph starts.)
+    const int pos = E == GemvEpilogue::Qkv ? *a.pos : 0;
     pdlWait();
     pdlLaunchDependents();
+    const float unscale = gemvLoadX<Format>(k, xs, chunkSums, staging, scratch);
 
-    // x into shared memory, normalised when the projection follows an RMSNorm; four elements
-    // at a time (they always share one part of one chunk), zeros past cols.
-    float scale = 1.f;
-    if (a.normWeight) scale = rsqrtf(*a.ssq / float(k.cols) + a.eps);
-    const int stored = nChunks * kElems;
-    if ((k.cols & 3) == 0) {
-        const float4* x4 = reinterpret_cast<const float4*>(a.x);
-        const float4* n4 = reinterpret_cast<const float4*>(a.normWeight);
-        for (int i = threadIdx.x; i < stored / 4; i += blockDim.x) {
-            float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-            if (4 * i < k.cols) {
-                v = x4[i];
-                if (a.normWeight) {
-                    const float4 w = n4[i];
-                    v = make_float4(v.x * scale * w.x, v.y * scale * w.y, v.z * scale * w.z, v.w * scale * w.w);
+    float acc0 = 0.f, acc1 = 0.f, ssqPart = 0.f;
+    int step = 0;
+    while (pairIndex < a.pairCount) {
+        // Issue the next step's loads first.
+        int nextStep = step + 1, nextIndex = pairIndex;
+        if (nextStep == stepsPerRow) {
+            nextStep = 0;
+            nextIndex += pairStride;
+        }
+        GemvPair next = pair;
+        GemvStep<Format, U> nxt;
+        if (nextIndex < a.pairCount) {
+            if (nextIndex != pairIndex) next = gemvPairAt<Format, E>(k, nextIndex);
+            gemvLoadStep<Format, U>(k, next, nextStep * 32 * U + lane, nxt);
+        }
+
+        const int first = step * 32 * U + lane;
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            const int c = first + 32 * u;
+            if (c < nChunks) {
+                typename Format::XChunk xc;
+#pragma unroll
+                for (int p = 0; p < kParts; ++p) xc.part[p] = xs[p * nChunks + c];
+                const float cs = Format::kNeedsChunkSums ? chunkSums[c] : 0.f;
+                acc0 += Format::dot(cur.w0[u], xc, cur.s0[u], cs);
+                if (pair.r1 >= 0) acc1 += Format::dot(cur.w1[u], xc, cur.s1[u], cs);
+            }
+        }
+
+        if (nextStep == 0) {
+            acc0 = warpSum(acc0) * unscale;
+            acc1 = warpSum(acc1) * unscale;
+            if (lane == 0) {
+                const int r0 = pair.r0, r1 = pair.r1;
+                const bool two = r1 >= 0;
+                if constexpr (E == GemvEpilogue::Store) {
+                    a.out[r0] = acc0;
+                    if (two) a.out[r1] = acc1;
+                } else if constexpr (E == GemvEpilogue::Residual) {
+                    const float o0 = pair.in0 + acc0;
+                    a.resid[r0] = o0;
+                    ssqPart += o0 * o0;
+                    if (two) {
+                        const float o1 = pair.in1 + acc1;
+                        a.resid[r1] = o1;
+                        ssqPart += o1 * o1;
+                    }
+                } else if constexpr (E == GemvEpilogue::GateUp) {
+                    // SwiGLU (Shazeer 2020): silu(gate) * up, silu(g) = g / (1 + exp(-g)).
+                    a.out[r0] = acc0 / (1.f + __expf(-acc0)) * acc1;
+                } else { // Qkv
+                    float o0 = acc0, o1 = acc1;
+                    if (a.bias) {
+                        o0 += a.bias[r0];
+                        o1 += a.bias[r1];
+                    }
+                    if (pair.freqIndex >= 0) ropeRotate(o0, o1, float(pos) * a.invFreq[pair.freqIndex]);
+                    if (r0 < a.qDim) {
+                        a.qOut[r0] = o0;
+                        a.qOut[r1] = o1;
+                    } else if (r0 < a.qDim + a.kvDim) {
+                        __half* kRow = a.kCache + int64_t(pos) * a.kvDim;
+                        kRow[r0 - a.qDim] = __float2half_rn(o0);
+                        kRow[r1 - a.qDim] = __float2half_rn(o1);
+                    } else {
+                        __half* vRow = a.vCache + int64_t(pos) * a.kvDim;
+                        vRow[r0 - a.qDim - a.kvDim] = __float2half_rn(o0);
+                        vRow[r1 - a.qDim - a.kvDim] = __float2half_rn(o1);
+                    }
                 }
             }
-            *reinterpret_cast<float4*>(xs + gemvSharedIndex<kElems>(4 * i, nChunks)) = v;
+            acc0 = acc1 = 0.f;
         }
-    } else {
-        for (int e = threadIdx.x; e < stored; e += blockDim.x) {
-            float v = 0.f;
-            if (e < k.cols) {
-                v = a.x[e];
-                if (a.normWeight) v = v * scale * a.normWeight[e];
-            }
-            xs[gemvSharedIndex<kElems>(e, nChunks)] = v;
-        }
-    }
-    __syncthreads();
-    if constexpr (Format::kNeedsChunkSums) {
-        const float4* xs4 = reinterpret_cast<const float4*>(xs);
-        for (int c = threadIdx.x; c < nChunks; c += blockDim.x) {
-            float s = 0.f;
-#pragma unroll
-            for (int p = 0; p < kElems / 4; ++p) {
-                const float4 v = xs4[p * nChunks + c];
-                s += (v.x + v.y) + (v.z + v.w);
-            }
-            chunkSums[c] = s;
-        }
-        __syncthreads();
-    }
-
-    const float4* xs4 = reinterpret_cast<const float4*>(xs);
-    float ssqPart = 0.f;
-    for (; localPair < a.pairCount; localPair += pairStride) {
-        int r0 = 0, r1 = -1, freqIndex = -1;
-        gemvPairRows<E>(a, a.pairBegin + localPair, r0, r1, freqIndex);
-        const int64_t m0 = r0 - a.rowOffset, m1 = r1 - a.rowOffset;
-        const bool two = r1 >= 0;
-        const uint4* w0 = reinterpret_cast<const uint4*>(k.w + m0 * k.rowBytes);
-        const uint4* w1 = reinterpret_cast<const uint4*>(k.w + (two ? m1 : m0) * k.rowBytes);
-        const void* sc0 = Format::scaleRow(k, m0);
-        const void* sc1 = Format::scaleRow(k, two ? m1 : m0);
-        float acc0 = 0.f, acc1 = 0.f;
-        int c = lane;
-        for (; c + 32 * (kUnroll - 1) < nChunks; c += 32 * kUnroll) {
-            uint4 v0[kUnroll], v1[kUnroll];
-#pragma unroll
-            for (int u = 0; u < kUnroll; ++u) v0[u] = loadStreaming(w0 + c + 32 * u);
-            if (two) {
-#pragma unroll
-                for (int u = 0; u < kUnroll; ++u) v1[u] = loadStreaming(w1 + c + 32 * u);
-            }
-#pragma unroll
-            for (int u = 0; u < kUnroll; ++u) {
-                const int cc = c + 32 * u;
-                const float cs = Format::kNeedsChunkSums ? chunkSums[cc] : 0.f;
-                acc0 += Format::dot(k, v0[u], xs4, cc, nChunks, sc0, cs);
-                if (two) acc1 += Format::dot(k, v1[u], xs4, cc, nChunks, sc1, cs);
-            }
-        }
-        for (; c < nChunks; c += 32) {
-            const float cs = Format::kNeedsChunkSums ? chunkSums[c] : 0.f;
-            acc0 += Format::dot(k, loadStreaming(w0 + c), xs4, c, nChunks, sc0, cs);
-            if (two) acc1 += Format::dot(k, loadStreaming(w1 + c), xs4, c, nChunks, sc1, cs);
-        }
-        acc0 = warpSum(acc0);
-        acc1 = warpSum(acc1);
-        if (lane != 0) continue;
-
-        if constexpr (E == GemvEpilogue::Store) {
-            a.out[r0] = acc0;
-            if (two) a.out[r1] = acc1;
-        } else if constexpr (E == GemvEpilogue::Residual) {
-            const float v0 = a.resid[r0] + acc0;
-            a.resid[r0] = v0;
-            ssqPart += v0 * v0;
-            if (two) {
-                const float v1 = a.resid[r1] + acc1;
-                a.resid[r1] = v1;
-                ssqPart += v1 * v1;
-            }
-        } else if constexpr (E == GemvEpilogue::GateUp) {
-            // SwiGLU (Shazeer 2020): silu(gate) * up, silu(g) = g / (1 + exp(-g)).
-            a.out[r0] = acc0 / (1.f + __expf(-acc0)) * acc1;
-        } else { // Qkv
-            float v0 = acc0, v1 = acc1;
-            if (a.bias) {
-                v0 += a.bias[r0];
-                v1 += a.bias[r1];
-            }
-            const int pos = *a.pos;
-            if (freqIndex >= 0) ropeRotate(v0, v1, float(pos) * a.invFreq[freqIndex]);
-            if (r0 < a.qDim) {
-                a.qOut[r0] = v0;
-                a.qOut[r1] = v1;
-            } else if (r0 < a.qDim + a.kvDim) {
-                __half* kRow = a.kCache + int64_t(pos) * a.kvDim;
-                kRow[r0 - a.qDim] = __float2half_rn(v0);
-                kRow[r1 - a.qDim] = __float2half_rn(v1);
-            } else {
-                __half* vRow = a.vCache + int64_t(pos) * a.kvDim;
-                vRow[r0 - a.qDim - a.kvDim] = __float2half_rn(v0);
-                vRow[r1 - a.qDim - a.kvDim] = __float2half_rn(v1);
-            }
-        }
+        pair = next;
+        step = nextStep;
+        pairIndex = nextIndex;
+        cur = nxt;
     }
     if constexpr (E == GemvEpilogue::Residual) {
-        if (lane == 0) blockPartial[warp] = ssqPart;
-        __syncthreads();
-        if (threadIdx.x == 0) {
-            float s = 0.f;
-#pragma unroll
-            for (int i = 0; i < kGemvWarps; ++i) s += blockPartial[i];
-            atomicAdd(a.ssqOut, s);
-        }
+        const float s = blockSum(lane == 0 ? ssqPart : 0.f, scratch);
+        if (threadIdx.x == 0) atomicAdd(a.ssqOut, s);
     }
+}
+
+// Dynamic shared memory a GEMV over `stored` elements needs: x, chunk sums for INT4, and the
+// float staging of x for the half formats.
+template <class Format>
+size_t gemvSharedBytes(int64_t stored) {
+    const int64_t chunks = stored / Format::kElems;
+    const bool half = sizeof(typename Format::XType) == 2;
+    return size_t(stored) * sizeof(typename Format::XType) + (Format::kNeedsChunkSums ? size_t(chunks + 3) / 4 * 16 : 0) +
+           (half ? size_t(stored) * 4 : 0);
 }
 
 // Host side: sizes the launch and raises the shared-memory limit once per kernel.
@@ -259,25 +395,32 @@ void launchGemvFormat(const LaunchContext& ctx, const DeviceMatrix& m, GemvEpilo
     k.groupsPerRow = int(m.groupsPerRow());
     k.chunkShift = chunkShift;
     k.a = a;
-    const size_t shared = size_t(stored) * 4 + (Format::kNeedsChunkSums ? size_t(k.nChunks) * 4 : 0);
+    const size_t shared = gemvSharedBytes<Format>(stored);
     if (a.pairCount <= 0) return;
+    int device = 0, sms = 0;
+    PARLEY_CUDA_CHECK(cudaGetDevice(&device));
+    PARLEY_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    const bool fewRows = a.pairCount <= 2 * kGemvWarps * sms;
     auto run = [&](auto kernel) {
         if (shared > 48 * 1024)
             PARLEY_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
-        int device = 0, sms = 0, perSm = 0;
-        PARLEY_CUDA_CHECK(cudaGetDevice(&device));
-        PARLEY_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+        int perSm = 0;
         PARLEY_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, kernel, kGemvWarps * 32, shared));
         const int64_t needed = ceilDiv(a.pairCount, kGemvWarps);
         const dim3 grid(unsigned(std::max<int64_t>(1, std::min<int64_t>(needed, int64_t(std::max(perSm, 1)) * sms))));
         launchKernel(ctx, kernel, grid, dim3(kGemvWarps * 32), shared, "GEMV launch", k);
     };
-    switch (e) {
-    case GemvEpilogue::Store: run(gemvKernel<Format, GemvEpilogue::Store>); break;
-    case GemvEpilogue::Residual: run(gemvKernel<Format, GemvEpilogue::Residual>); break;
-    case GemvEpilogue::GateUp: run(gemvKernel<Format, GemvEpilogue::GateUp>); break;
-    case GemvEpilogue::Qkv: run(gemvKernel<Format, GemvEpilogue::Qkv>); break;
-    }
+    auto runEpilogue = [&](auto u) {
+        constexpr int U = decltype(u)::value;
+        switch (e) {
+        case GemvEpilogue::Store: run(gemvKernel<Format, GemvEpilogue::Store, U>); break;
+        case GemvEpilogue::Residual: run(gemvKernel<Format, GemvEpilogue::Residual, U>); break;
+        case GemvEpilogue::GateUp: run(gemvKernel<Format, GemvEpilogue::GateUp, U>); break;
+        case GemvEpilogue::Qkv: run(gemvKernel<Format, GemvEpilogue::Qkv, U>); break;
+        }
+    };
+    if (fewRows) runEpilogue(std::integral_constant<int, 4>{});
+    else runEpilogue(std::integral_constant<int, 2>{});
 }
 
 } // namespace parley::cuda

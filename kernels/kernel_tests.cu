@@ -199,7 +199,7 @@ extern "C" int parley_cuda_test_attention_decode(int nHead, int nHeadKv, int hea
         a.nHead = nHead;
         a.nHeadKv = nHeadKv;
         a.headDim = headDim;
-        attentionDecodeSplit(maxContext, nHeadKv, sms, a.chunk, a.nSplit);
+        attentionDecodeSplit(maxContext, nHeadKv, headDim, sms, a.chunk, a.nSplit);
         a.q = b.upload(q, size_t(nHead) * headDim);
         // The cache holds maxContext rows; the rows past `length` are poison and must not be read.
         __half* kc = b.alloc<__half>(size_t(maxContext) * kvDim, true);

@@ -26,12 +26,14 @@ void usage() {
         "usage: parley-bench (-m MODEL | --synthetic llama2-7b|llama2-13b|smollm2-135m)\n"
         "                    [--precision fp16|int8|int4|auto] [-p 512] [-n 128] [--ctx N] [--json]\n"
         "                    [--backend auto|cuda|cpu] [--group 32|128] [--repeat 3] [--threads N] [--no-pdl] [--no-graphs]\n"
+        "       parley-bench --gemv --synthetic SHAPE [--precision P] [--group G] [--json]\n"
         "  --precision  synthetic: every matrix in it; a model file: FP16 matrices are quantized\n"
         "               to it on the GPU (a quantized file keeps its own precision); auto: the\n"
         "               precision planner's choice for the free VRAM of GPU 0\n"
         "  -p, -n       prompt tokens (prefill) and generated tokens (decode)\n"
         "  --ctx        KV cache length (default: p + n)\n"
-        "  --group      INT8/INT4 group size (default 32)");
+        "  --group      INT8/INT4 group size (default 32)\n"
+        "  --gemv       time each decode matrix of the shape alone on the GPU (GB/s, % of copy bandwidth)");
 }
 
 ModelConfig syntheticConfig(const std::string& name) {
@@ -82,12 +84,54 @@ uint64_t gpuUsedBytes(int device) {
     return 0;
 }
 
+// --gemv: each decode matrix of the shape alone (the fused ones as the decode step runs them),
+// next to the copy bandwidth measured in the same run.
+int benchGemvs(const ModelConfig& c, Precision precision, int group, int device, bool json) {
+    const double bandwidth = measureGpuCopyBandwidth(device, uint64_t(1) << 30, 21);
+    struct Shape {
+        const char* name;
+        int64_t rows, cols;
+        GemvBenchEpilogue epilogue;
+    };
+    // (The QKV row is measured as three equal parts, as a model without grouped-query heads has.)
+    const Shape shapes[] = {
+        {"qkv", 3 * int64_t(c.qDim()), c.nEmbd, GemvBenchEpilogue::Qkv},
+        {"o", c.nEmbd, c.qDim(), GemvBenchEpilogue::Residual},
+        {"gate_up", 2 * int64_t(c.nFf), c.nEmbd, GemvBenchEpilogue::GateUp},
+        {"down", c.nEmbd, c.nFf, GemvBenchEpilogue::Residual},
+    };
+    for (const bool asDecoded : {false, true}) {
+        double totalUs = 0, totalBytes = 0;
+        const char* how = asDecoded ? "epilogue as in decode" : "plain store";
+        for (const Shape& s : shapes) {
+            const GemvTiming t = benchmarkGpuGemv(device, precision, group, s.rows, s.cols,
+                                                  asDecoded ? s.epilogue : GemvBenchEpilogue::Store, c.headDim, 200);
+            totalUs += t.microseconds;
+            totalBytes += t.microseconds * t.gbPerSecond * 1e3;
+            if (json)
+                std::printf("{\"gemv\":\"%s\",\"epilogue\":\"%s\",\"precision\":\"%s\",\"group\":%d,\"rows\":%lld,"
+                            "\"cols\":%lld,\"us\":%.2f,\"gb_s\":%.1f,\"copy_bandwidth_gb_s\":%.1f,\"pct\":%.1f}\n",
+                            s.name, how, precisionText(precision).c_str(), group, (long long)s.rows, (long long)s.cols,
+                            t.microseconds, t.gbPerSecond, bandwidth, 100 * t.gbPerSecond / bandwidth);
+            else
+                std::printf("%-8s %6lld x %-6lld %-5s %8.2f us %7.0f GB/s  %5.1f%% of copy bandwidth (%s)\n", s.name,
+                            (long long)s.rows, (long long)s.cols, precisionText(precision).c_str(), t.microseconds,
+                            t.gbPerSecond, 100 * t.gbPerSecond / bandwidth, how);
+        }
+        const double layerGbs = totalBytes / (totalUs * 1e3);
+        if (!json)
+            std::printf("layer    %8.2f us %7.0f GB/s  %5.1f%% (copy bandwidth %.0f GB/s; %s)\n", totalUs, layerGbs,
+                        100 * layerGbs / bandwidth, bandwidth, how);
+    }
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
     std::string modelPath, synthetic, precisionName = "fp16", backendKind = "auto";
     int prompt = 512, generate = 128, ctx = 0, group = 32, repeat = 3;
-    bool json = false, precisionGiven = false;
+    bool json = false, precisionGiven = false, gemvOnly = false;
     BackendOptions bo;
     try {
         for (int i = 1; i < argc; ++i) {
@@ -109,10 +153,15 @@ int main(int argc, char** argv) {
             else if (a == "--json") json = true;
             else if (a == "--no-pdl") bo.usePdl = false;
             else if (a == "--no-graphs") bo.useGraphs = false;
+            else if (a == "--gemv") gemvOnly = true;
             else if (a == "--help" || a == "-h") { usage(); return 0; }
             else throw Error("unknown option '" + a + "' (try --help)");
         }
         if (modelPath.empty() == synthetic.empty()) throw Error("give either -m MODEL or --synthetic SHAPE");
+        if (gemvOnly) {
+            if (synthetic.empty()) throw Error("--gemv needs --synthetic SHAPE");
+            return benchGemvs(syntheticConfig(synthetic), parsePrecision(precisionName), group, bo.cudaDevice, json);
+        }
         if (prompt < 2 || generate < 1) throw Error("-p must be at least 2 and -n at least 1");
         if (ctx <= 0) ctx = prompt + generate;
         // --precision auto: the planner (DESIGN.md §3) picks from the free VRAM now.
