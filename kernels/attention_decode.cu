@@ -77,16 +77,28 @@ __global__ void __launch_bounds__(kAttnThreads) attentionDecodeKernel(AttentionD
     copyAsyncWaitAll();
     __syncthreads();
 
-    // Scores: a row per warp, the head's elements across the lanes.
-    for (int j = warp; j < len; j += nWarps) {
-        const __half* kRow = ks + j * rowHalves;
+    // Scores: four rows per warp at a time (their sums reduce together), the head's elements
+    // across the lanes.
+    for (int j0 = 4 * warp; j0 < len; j0 += 4 * nWarps) {
+        const __half* kRow = ks + j0 * rowHalves;
+        const int rows = min(4, len - j0);
         for (int g = 0; g < G; ++g) {
             const float* qv = qs + g * hd;
-            float t = 0.f;
+            float t[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
-            for (int d = lane; d < hd; d += 32) t = fmaf(__half2float(kRow[d]), qv[d], t);
-            t = warpSum(t);
-            if (lane == 0) scores[g * a.chunk + j] = t;
+            for (int d = lane; d < hd; d += 32) {
+                const float qd = qv[d];
+#pragma unroll
+                for (int r = 0; r < 4; ++r)
+                    if (r < rows) t[r] = fmaf(__half2float(kRow[r * rowHalves + d]), qd, t[r]);
+            }
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1)
+#pragma unroll
+                for (int r = 0; r < 4; ++r) t[r] += __shfl_xor_sync(0xffffffffu, t[r], o);
+#pragma unroll
+            for (int r = 0; r < 4; ++r)
+                if (lane == r && r < rows) scores[g * a.chunk + j0 + r] = t[r];
         }
     }
     __syncthreads();
@@ -183,7 +195,7 @@ __global__ void __launch_bounds__(kAttnThreads) attentionDecodeKernel(AttentionD
 } // namespace
 
 void attentionDecodeSplit(int length, int nHeadKv, int headDim, int multiprocessors, int& chunk, int& nSplit) {
-    const int wantSplits = std::max(1, (4 * multiprocessors + nHeadKv - 1) / nHeadKv);
+    const int wantSplits = std::max(1, (8 * multiprocessors + nHeadKv - 1) / nHeadKv);
     // A block holds its chunk's K and V rows in shared memory: at most 128 rows of a head of
     // 128 (68 KiB), fewer for wider heads.
     const int maxChunk = std::max(32, 128 * 128 / std::max(headDim, 128) / 32 * 32);
