@@ -617,6 +617,17 @@ private:
         std::fprintf(stderr, "  %-14s %8.1f us a step\n", "total", 1e3 * sum / profileSteps_);
     }
 
+    // resid += m x, with the sum of squares of the new resid into *ssqOut (the next RMSNorm's).
+    void residualGemv(const LaunchContext& ctx, const DeviceMatrix& m, const float* x, float* ssqOut) {
+        GemvArgs a;
+        a.x = x;
+        a.logicalRows = cfg_.nEmbd;
+        a.pairCount = gemvPairCount(GemvEpilogue::Residual, cfg_.nEmbd);
+        a.resid = dResid_;
+        a.ssqOut = ssqOut;
+        launchGemv(ctx, m, GemvEpilogue::Residual, a);
+    }
+
     void recordDecode(int length) {
         const LaunchContext ctx{stream_, usePdl_};
         mark("start");
@@ -667,15 +678,7 @@ private:
             at.nSplit = nSplit;
             launchAttentionDecode(ctx, at);
             mark("attention");
-            {
-                GemvArgs a;
-                a.x = dAttn_;
-                a.logicalRows = d;
-                a.pairCount = gemvPairCount(GemvEpilogue::Residual, d);
-                a.resid = dResid_;
-                a.ssqOut = dSsq_ + 2 * l + 1;
-                launchGemv(ctx, L.wo, GemvEpilogue::Residual, a);
-            }
+            residualGemv(ctx, L.wo, dAttn_, dSsq_ + 2 * l + 1);
             mark("o+residual");
             if (L.gateUp.size() == 1) {
                 GemvArgs a;
@@ -705,15 +708,7 @@ private:
                 launchSwiGluVector(ctx, dGateUpTmp_, ff, dAct_);
             }
             mark("gate/up+silu");
-            {
-                GemvArgs a;
-                a.x = dAct_;
-                a.logicalRows = d;
-                a.pairCount = gemvPairCount(GemvEpilogue::Residual, d);
-                a.resid = dResid_;
-                a.ssqOut = dSsq_ + 2 * l + 2;
-                launchGemv(ctx, L.down, GemvEpilogue::Residual, a);
-            }
+            residualGemv(ctx, L.down, dAct_, dSsq_ + 2 * l + 2);
             mark("down+residual");
         }
         GemvArgs a;

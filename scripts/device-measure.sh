@@ -21,6 +21,9 @@ if [ -f "$PARLEY_DEFAULT_MODEL" ]; then
     | tee "$OUT/generate-default.txt"
 fi
 if [ "$mode" = full ]; then
+  for p in fp16 "int8" "int8 --group 128" "int4" "int4 --group 128"; do
+    bench --gemv --synthetic llama2-7b --precision $p
+  done
   bench --synthetic llama2-7b --precision int8 --group 128 -p 512 -n 128 --ctx 2048
   bench --synthetic llama2-7b --precision fp16 -p 4096 -n 64 --ctx 4160 --repeat 2
   bench --synthetic llama2-7b --precision int4 -p 4096 -n 64 --ctx 4160 --repeat 2
@@ -32,10 +35,19 @@ fi
 python3 - "$jsonl" <<'PY'
 import json, sys
 print(f"{'run':44} {'pp tok/s':>9} {'tg tok/s':>9} {'ttft ms':>8} {'roof %':>7} {'VRAM GiB':>9}")
+gemv = []
 for line in open(sys.argv[1]):
     try: r = json.loads(line)
     except Exception: continue
+    if 'gemv' in r:
+        gemv.append(r)
+        continue
     name = f"{r.get('model')} {r.get('precision')} g{r.get('group','-')} p{r.get('prompt')}" + ("" if r.get('pdl', True) else " no-pdl")
     print(f"{name:44} {r.get('prefill_tok_s',0):9.0f} {r.get('decode_tok_s',0):9.1f} {r.get('ttft_ms',0):8.1f} "
           f"{r.get('roofline_pct',0):7.1f} {r.get('peak_vram_gib',0):9.2f}  bw {r.get('copy_bandwidth_gb_s',0):.0f}")
+if gemv:
+    print(f"\n{'GEMV alone':44} {'us':>9} {'GB/s':>9} {'% copy':>7}")
+    for r in gemv:
+        name = f"{r['gemv']} {r['precision']} g{r['group']} ({r['epilogue']})"
+        print(f"{name:44} {r['us']:9.2f} {r['gb_s']:9.0f} {r['pct']:7.1f}")
 PY
