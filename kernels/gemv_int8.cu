@@ -2,8 +2,9 @@
 // multiplied in packed half2 (two weights an instruction) with x kept in FP16. Bytes become
 // halves without conversions: biased to unsigned (xor 0x80) and placed by a byte permute under
 // the FP16 exponent of 1024 (0x64), two bytes read as the halves 1024 + 128 + q exactly; one
-// subtraction leaves q. A chunk's FP16 sum has 16 terms of at most 128 * 2^4 (kXLimit), below
-// FP16's 65504; the group's scale multiplies it in float.
+// subtraction leaves q. Each half of a word's half2 sum has 2 terms of at most 128 * 2^4
+// (kXLimit), below FP16's 65504; words are summed in float (FP16 sums over a whole chunk lost
+// too much on the default model), and the group's scale multiplies the chunk's sum.
 #include "kernels/gemv_kernel.cuh"
 
 namespace parley::cuda {
@@ -26,29 +27,27 @@ struct FormatInt8 {
         for (int j = 0; j < 4; ++j) h[j] = __floats2half2_rn(v[2 * j], v[2 * j + 1]);
         return p;
     }
-    __device__ __forceinline__ static __half2 wordDot(uint32_t word, uint32_t x01, uint32_t x23, __half2 acc) {
+    // sum q x over one word's 4 weights: two half2 products summed in FP16, then in float.
+    __device__ __forceinline__ static float wordDot(uint32_t word, uint32_t x01, uint32_t x23) {
         const __half2 k1152 = __half2half2(__ushort_as_half(0x6480)); // 1024 + 128
         const uint32_t u = word ^ 0x80808080u;
         uint32_t b01 = __byte_perm(u, 0x64646464u, 0x4140); // bytes 0, 1 -> halves 1024 + u
         uint32_t b23 = __byte_perm(u, 0x64646464u, 0x4342); // bytes 2, 3
         const __half2 q01 = __hsub2(*reinterpret_cast<__half2*>(&b01), k1152);
         const __half2 q23 = __hsub2(*reinterpret_cast<__half2*>(&b23), k1152);
-        acc = __hfma2(q01, *reinterpret_cast<const __half2*>(&x01), acc);
+        __half2 acc = __hmul2(q01, *reinterpret_cast<const __half2*>(&x01));
         acc = __hfma2(q23, *reinterpret_cast<const __half2*>(&x23), acc);
-        return acc;
+        const float2 f = __half22float2(acc);
+        return f.x + f.y;
     }
     __device__ __forceinline__ static uint32_t loadScale(const GemvKernelArgs& k, const void* scaleRowPtr, int c) {
         return __ldg(static_cast<const unsigned short*>(scaleRowPtr) + (c >> k.chunkShift));
     }
     __device__ __forceinline__ static float dot(uint4 w, const XChunk& x, uint32_t scaleBits, float) {
         const float scale = __half2float(__ushort_as_half((unsigned short)scaleBits));
-        __half2 acc = __float2half2_rn(0.f);
-        acc = wordDot(w.x, x.part[0].x, x.part[0].y, acc);
-        acc = wordDot(w.y, x.part[0].z, x.part[0].w, acc);
-        acc = wordDot(w.z, x.part[1].x, x.part[1].y, acc);
-        acc = wordDot(w.w, x.part[1].z, x.part[1].w, acc);
-        const float2 s = __half22float2(acc);
-        return scale * (s.x + s.y);
+        const float s = (wordDot(w.x, x.part[0].x, x.part[0].y) + wordDot(w.y, x.part[0].z, x.part[0].w)) +
+                        (wordDot(w.z, x.part[1].x, x.part[1].y) + wordDot(w.w, x.part[1].z, x.part[1].w));
+        return scale * s;
     }
 };
 
