@@ -4,8 +4,8 @@
 //   Format::kElems           weights in one 16-byte chunk (8 FP16, 16 INT8, 32 INT4)
 //   Format::XType            how x is kept in shared memory: float (FP16 weights) or __half
 //                            (INT8/INT4, multiplied in packed half2: two weights an instruction)
-//   Format::kXLimit          half formats: x is scaled by a power of two so that max |x| is at
-//                            most this, which keeps every FP16 partial sum of a chunk finite
+//   Format::kXLimitLog2      half formats: x is scaled by a power of two so that max |x| is
+//                            below 2^kXLimitLog2, which keeps every FP16 partial sum finite
 //   Format::kNeedsChunkSums  whether dot() wants the chunk's sum of x (INT4's minimum)
 //   Format::packPart(v[8])   8 consecutive elements of x -> one 16-byte part, in the order dot()
 //                            pairs them with the weights
@@ -23,8 +23,6 @@
 // chunks a step with three blocks an SM: faster in every precision (docs/benchmarks.md).
 #include "kernels/gemv.h"
 #include "kernels/rope.cuh"
-
-
 
 namespace parley::cuda {
 
