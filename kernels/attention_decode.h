@@ -3,8 +3,10 @@
 // (flash-decoding, Dao et al. 2023): each block takes one KV head (all the query heads that
 // share it, so K and V are read once for the group) and one chunk of positions, and writes a
 // partial result with its running max and sum; the last block to finish for a head combines the
-// partials. The grid is fixed when the decode graph is captured; the length comes from the
-// device (*pos + 1), and blocks past it return at once.
+// partials. A block copies its chunk's K and V rows into shared memory (cp.async) before it
+// waits for the kernel that wrote q and the new token's K/V (programmatic dependent launch). The
+// grid is fixed when the decode graph is captured; the length comes from the device (*pos + 1),
+// and blocks past it return at once.
 #include "kernels/cuda_common.cuh"
 
 namespace parley::cuda {

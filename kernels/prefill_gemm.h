@@ -1,8 +1,10 @@
 #pragma once
 // Prefill projections as matrix-matrix products on the tensor cores through cuBLAS (FP16 in,
 // FP32 accumulate). Quantized weights are dequantized a slab of rows at a time into one of two
-// FP16 scratch buffers on a side stream while the tensor cores multiply the other slab, so the
-// dequantization (memory-bound) hides under the GEMMs (compute-bound) and the scratch stays small.
+// FP16 scratch buffers on a side stream while the tensor cores multiply the other slab, so that
+// the scratch stays small. The dequantization was meant to hide under the GEMMs; measured on an
+// H100 it does not (both kernels fill the GPU), and it costs quantized prefill a third of its
+// speed (docs/benchmarks.md): a GEMM that dequantizes tiles in shared memory is the way out.
 #include "kernels/cuda_common.cuh"
 #include "kernels/device_matrix.h"
 
