@@ -15,11 +15,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/device-env.sh"
     timeout 120 parley-bench --synthetic llama2-7b --precision $p -p 512 -n 128 --ctx 2048 | grep -E "prefill|decode|VRAM"
   done
 } 2>&1 | tee "$OUT/gemv.txt"
-# The decode step's stages (eager launches with events between them) for FP16 and INT4.
+# The decode step's stages (eager launches with events between them): device-profile.sh.
 if [ "${1:-}" = stages ]; then
-  for p in fp16 int4; do
-    echo "== stages $p"
-    PARLEY_CUDA_PROFILE=1 timeout 120 parley-bench --synthetic llama2-7b --precision $p -p 512 -n 32 --repeat 1 --ctx 2048 2>&1 |
-      grep -E "us a|decode stages"
-  done 2>&1 | tee -a "$OUT/gemv.txt"
+  bash "$(dirname "${BASH_SOURCE[0]}")/device-profile.sh" 2>&1 | tee -a "$OUT/gemv.txt"
 fi
