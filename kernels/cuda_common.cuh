@@ -79,10 +79,6 @@ __device__ __forceinline__ void pdlLaunchDependents() {
 #endif
 }
 
-__device__ __forceinline__ void prefetchL2(const void* p) {
-    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
-}
-
 // How kernels are launched: on which stream, and whether with the PDL attribute.
 struct LaunchContext {
     cudaStream_t stream = nullptr;

@@ -16,11 +16,14 @@
 // warp, which read consecutive chunks, read 512 contiguous bytes: no bank conflicts.
 //
 // Streaming: each warp walks its row pairs chunk-step by chunk-step (kGemvUnroll chunks a lane
-// per step: 4, a whole 4096-wide INT4 row pair, 2 KiB a lane), and loads the next step (of this
-// pair or of its next pair) before it multiplies the current one, so loads are always in
-// flight. The first step's loads are issued before the kernel waits for the one before it
-// (programmatic dependent launch): weights never depend on it. Measured on an H100 against 2
-// chunks a step with three blocks an SM: faster in every precision (docs/benchmarks.md).
+// per row per step: 4, a whole 4096-wide INT4 row pair, 4 KiB a warp). Two steps live in
+// registers, A and B, which take turns: while the warp multiplies one, the other's loads are in
+// flight, and as soon as one is multiplied its registers are loaded with the step after the
+// other's. (A single "next" buffer copied into "current" after each step makes that copy wait
+// for the loads, so that the warp issues nothing while it waits.) Both first steps are issued
+// before the kernel waits for the one before it (programmatic dependent launch): weights never
+// depend on it. Measured on an H100 against 2 chunks a step with three blocks an SM: 4 chunks
+// and two blocks are faster in every precision (docs/benchmarks.md).
 #include "kernels/gemv.h"
 #include "kernels/rope.cuh"
 
@@ -34,7 +37,7 @@ struct GemvKernelArgs {
     const uint8_t* w;
     const void* scales;
     int64_t rowBytes;
-    int cols, nChunks, groupSize, groupsPerRow; // nChunks covers the stored row (FP16: ld)
+    int cols, nChunks, groupsPerRow; // nChunks covers the stored row (FP16: ld)
     int chunkShift; // log2(chunks per scale group): group of chunk c = c >> chunkShift
     GemvArgs a;
 };
@@ -79,17 +82,14 @@ __device__ __forceinline__ void gemvPairRows(const GemvArgs& a, int p, int& r0, 
     }
 }
 
-// Where one pair's rows live.
-// Where one pair's rows live, and for the Residual epilogue the residual's two values (loaded
-// with the pair, so that no load waits at the end of the pair). The residual may be read before
-// the kernel waits for the one before it: the last kernel to write it is at least two launches
-// back, and every kernel waits for its predecessor before it lets its successor start.
+// One pair's rows, and for the Residual epilogue the residual's two values (loaded with the
+// pair, so that no load waits at the end of the pair). The residual may be read before the
+// kernel waits for the one before it: the last kernel to write it is at least two launches
+// back, and every kernel waits for its predecessor before it lets its successor start. (Where
+// the rows live is worked out again at each step's loads: kept per pair, the pointers of the
+// two pairs in flight spill registers.)
 struct GemvPair {
-    const uint4* w0;
-    const uint4* w1;   // == w0 when the pair has one row
-    const void* sc0;
-    const void* sc1;
-    int r0, r1, freqIndex;
+    int r0, r1, freqIndex; // r1 < 0 when the pair has one row
     float in0, in1;
 };
 
@@ -97,11 +97,6 @@ template <class Format, GemvEpilogue E>
 __device__ __forceinline__ GemvPair gemvPairAt(const GemvKernelArgs& k, int pair) {
     GemvPair p;
     gemvPairRows<E>(k.a, k.a.pairBegin + pair, p.r0, p.r1, p.freqIndex);
-    const int64_t m0 = p.r0 - k.a.rowOffset, m1 = p.r1 >= 0 ? p.r1 - k.a.rowOffset : m0;
-    p.w0 = reinterpret_cast<const uint4*>(k.w + m0 * k.rowBytes);
-    p.w1 = reinterpret_cast<const uint4*>(k.w + m1 * k.rowBytes);
-    p.sc0 = Format::scaleRow(k, m0);
-    p.sc1 = Format::scaleRow(k, m1);
     p.in0 = p.in1 = 0.f;
     if constexpr (E == GemvEpilogue::Residual) {
         p.in0 = __ldcg(k.a.resid + p.r0);
@@ -120,14 +115,19 @@ struct GemvStep {
 template <class Format, int U>
 __device__ __forceinline__ void gemvLoadStep(const GemvKernelArgs& k, const GemvPair& p, int firstChunk,
                                              GemvStep<Format, U>& st) {
+    const int64_t m0 = p.r0 - k.a.rowOffset, m1 = p.r1 >= 0 ? p.r1 - k.a.rowOffset : m0;
+    const uint4* w0 = reinterpret_cast<const uint4*>(k.w + m0 * k.rowBytes);
+    const uint4* w1 = reinterpret_cast<const uint4*>(k.w + m1 * k.rowBytes);
+    const void* sc0 = Format::scaleRow(k, m0);
+    const void* sc1 = Format::scaleRow(k, m1);
 #pragma unroll
     for (int u = 0; u < U; ++u) {
         const int c = firstChunk + 32 * u;
         const bool in = c < k.nChunks, two = in && p.r1 >= 0;
-        st.w0[u] = in ? loadStreaming(p.w0 + c) : make_uint4(0, 0, 0, 0);
-        st.w1[u] = two ? loadStreaming(p.w1 + c) : make_uint4(0, 0, 0, 0);
-        st.s0[u] = in ? Format::loadScale(k, p.sc0, c) : 0u;
-        st.s1[u] = two ? Format::loadScale(k, p.sc1, c) : 0u;
+        st.w0[u] = in ? loadStreaming(w0 + c) : make_uint4(0, 0, 0, 0);
+        st.w1[u] = two ? loadStreaming(w1 + c) : make_uint4(0, 0, 0, 0);
+        st.s0[u] = in ? Format::loadScale(k, sc0, c) : 0u;
+        st.s1[u] = two ? Format::loadScale(k, sc1, c) : 0u;
     }
 }
 
@@ -145,8 +145,8 @@ __device__ __forceinline__ float gemvLoadX(const GemvKernelArgs& k, uint4* xs, f
     constexpr int kGroupsPerChunk = kElems / 8;
     const GemvArgs& a = k.a;
     const int nChunks = k.nChunks, nGroups = nChunks * kGroupsPerChunk;
-    // Issued together with the first loads of x; used after them.
-    const float ssq = a.normWeight ? *a.ssq : 0.f;
+    // The norm's scale, once per block (its load is issued with the first loads of x).
+    const float normScale = a.normWeight ? rsqrtf(*a.ssq / float(k.cols) + a.eps) : 1.f;
     const bool vec = (k.cols & 7) == 0;
     auto load8 = [&](int e0, float (&v)[8]) {
         if (vec && e0 < k.cols) {
@@ -158,12 +158,10 @@ __device__ __forceinline__ float gemvLoadX(const GemvKernelArgs& k, uint4* xs, f
                 const float4 g = *reinterpret_cast<const float4*>(a.normWeight + e0);
                 const float4 h = *reinterpret_cast<const float4*>(a.normWeight + e0 + 4);
                 const float gw[8] = {g.x, g.y, g.z, g.w, h.x, h.y, h.z, h.w};
-                const float normScale = rsqrtf(ssq / float(k.cols) + a.eps);
 #pragma unroll
                 for (int i = 0; i < 8; ++i) v[i] *= normScale * gw[i];
             }
         } else {
-            const float normScale = a.normWeight ? rsqrtf(ssq / float(k.cols) + a.eps) : 1.f;
 #pragma unroll
             for (int i = 0; i < 8; ++i) {
                 const int e = e0 + i;
@@ -252,21 +250,28 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
     __shared__ float scratch[32];
 
     // The grid is at most one wave: each block loads x once and its warps then walk pairs
-    // blockIdx.x * warps + warp, + gridDim.x * warps, ...
+    // blockIdx.x * warps + warp, + gridDim.x * warps, ...; a warp's steps in order are
+    // (pair, step) = (i, 0), (i, 1), ..., (i + stride, 0), ...
     const int pairStride = gridDim.x * kGemvWarps;
     const int stepsPerRow = (nChunks + 32 * U - 1) / (32 * U);
-    int pairIndex = blockIdx.x * kGemvWarps + warp;
-    GemvPair pair{};
-    GemvStep<Format, U> cur;
-    if (pairIndex < a.pairCount) {
-        pair = gemvPairAt<Format, E>(k, pairIndex);
-        gemvLoadStep<Format, U>(k, pair, lane, cur);
-        // The rest of the first rows into L2 while the kernel before drains.
-        const int64_t lines = (k.rowBytes < 4096 ? k.rowBytes : 4096) / 128;
-        if (lane < lines) {
-            prefetchL2(reinterpret_cast<const uint8_t*>(pair.w0) + lane * 128);
-            if (pair.r1 >= 0) prefetchL2(reinterpret_cast<const uint8_t*>(pair.w1) + lane * 128);
+    auto stepAfter = [&](int& index, int& step) {
+        if (++step == stepsPerRow) {
+            step = 0;
+            index += pairStride;
         }
+    };
+    int indexA = blockIdx.x * kGemvWarps + warp, stepA = 0;
+    int indexB = indexA, stepB = 0;
+    stepAfter(indexB, stepB);
+    GemvPair pairA{}, pairB{};
+    GemvStep<Format, U> bufA, bufB;
+    if (indexA < a.pairCount) {
+        pairA = gemvPairAt<Format, E>(k, indexA);
+        gemvLoadStep<Format, U>(k, pairA, lane, bufA);
+    }
+    if (indexB < a.pairCount) {
+        pairB = indexB == indexA ? pairA : gemvPairAt<Format, E>(k, indexB);
+        gemvLoadStep<Format, U>(k, pairB, stepB * 32 * U + lane, bufB);
     }
     // (The position is written by the host before the decode graph starts.)
     const int pos = E == GemvEpilogue::Qkv ? *a.pos : 0;
@@ -275,21 +280,8 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
     const float unscale = gemvLoadX<Format>(k, xs, chunkSums, staging, scratch);
 
     float acc0 = 0.f, acc1 = 0.f, ssqPart = 0.f;
-    int step = 0;
-    while (pairIndex < a.pairCount) {
-        // Issue the next step's loads first.
-        int nextStep = step + 1, nextIndex = pairIndex;
-        if (nextStep == stepsPerRow) {
-            nextStep = 0;
-            nextIndex += pairStride;
-        }
-        GemvPair next = pair;
-        GemvStep<Format, U> nxt;
-        if (nextIndex < a.pairCount) {
-            if (nextIndex != pairIndex) next = gemvPairAt<Format, E>(k, nextIndex);
-            gemvLoadStep<Format, U>(k, next, nextStep * 32 * U + lane, nxt);
-        }
-
+    // Multiplies one step into the pair's sums; after a pair's last step, its epilogue.
+    auto multiply = [&](const GemvPair& pair, int step, const GemvStep<Format, U>& cur) {
         const int first = step * 32 * U + lane;
 #pragma unroll
         for (int u = 0; u < U; ++u) {
@@ -303,55 +295,70 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
                 if (pair.r1 >= 0) acc1 += Format::dot(cur.w1[u], xc, cur.s1[u], cs);
             }
         }
-
-        if (nextStep == 0) {
-            acc0 = warpSum(acc0) * unscale;
-            acc1 = warpSum(acc1) * unscale;
-            if (lane == 0) {
-                const int r0 = pair.r0, r1 = pair.r1;
-                const bool two = r1 >= 0;
-                if constexpr (E == GemvEpilogue::Store) {
-                    a.out[r0] = acc0;
-                    if (two) a.out[r1] = acc1;
-                } else if constexpr (E == GemvEpilogue::Residual) {
-                    const float o0 = pair.in0 + acc0;
-                    a.resid[r0] = o0;
-                    ssqPart += o0 * o0;
-                    if (two) {
-                        const float o1 = pair.in1 + acc1;
-                        a.resid[r1] = o1;
-                        ssqPart += o1 * o1;
-                    }
-                } else if constexpr (E == GemvEpilogue::GateUp) {
-                    // SwiGLU (Shazeer 2020): silu(gate) * up, silu(g) = g / (1 + exp(-g)).
-                    a.out[r0] = acc0 / (1.f + __expf(-acc0)) * acc1;
-                } else { // Qkv
-                    float o0 = acc0, o1 = acc1;
-                    if (a.bias) {
-                        o0 += a.bias[r0];
-                        o1 += a.bias[r1];
-                    }
-                    if (pair.freqIndex >= 0) ropeRotate(o0, o1, float(pos) * a.invFreq[pair.freqIndex]);
-                    if (r0 < a.qDim) {
-                        a.qOut[r0] = o0;
-                        a.qOut[r1] = o1;
-                    } else if (r0 < a.qDim + a.kvDim) {
-                        __half* kRow = a.kCache + int64_t(pos) * a.kvDim;
-                        kRow[r0 - a.qDim] = __float2half_rn(o0);
-                        kRow[r1 - a.qDim] = __float2half_rn(o1);
-                    } else {
-                        __half* vRow = a.vCache + int64_t(pos) * a.kvDim;
-                        vRow[r0 - a.qDim - a.kvDim] = __float2half_rn(o0);
-                        vRow[r1 - a.qDim - a.kvDim] = __float2half_rn(o1);
-                    }
+        if (step != stepsPerRow - 1) return;
+        acc0 = warpSum(acc0) * unscale;
+        acc1 = warpSum(acc1) * unscale;
+        if (lane == 0) {
+            const int r0 = pair.r0, r1 = pair.r1;
+            const bool two = r1 >= 0;
+            if constexpr (E == GemvEpilogue::Store) {
+                a.out[r0] = acc0;
+                if (two) a.out[r1] = acc1;
+            } else if constexpr (E == GemvEpilogue::Residual) {
+                const float o0 = pair.in0 + acc0;
+                a.resid[r0] = o0;
+                ssqPart += o0 * o0;
+                if (two) {
+                    const float o1 = pair.in1 + acc1;
+                    a.resid[r1] = o1;
+                    ssqPart += o1 * o1;
+                }
+            } else if constexpr (E == GemvEpilogue::GateUp) {
+                // SwiGLU (Shazeer 2020): silu(gate) * up, silu(g) = g / (1 + exp(-g)).
+                a.out[r0] = acc0 / (1.f + __expf(-acc0)) * acc1;
+            } else { // Qkv
+                float o0 = acc0, o1 = acc1;
+                if (a.bias) {
+                    o0 += a.bias[r0];
+                    o1 += a.bias[r1];
+                }
+                if (pair.freqIndex >= 0) ropeRotate(o0, o1, float(pos) * a.invFreq[pair.freqIndex]);
+                if (r0 < a.qDim) {
+                    a.qOut[r0] = o0;
+                    a.qOut[r1] = o1;
+                } else if (r0 < a.qDim + a.kvDim) {
+                    __half* kRow = a.kCache + int64_t(pos) * a.kvDim;
+                    kRow[r0 - a.qDim] = __float2half_rn(o0);
+                    kRow[r1 - a.qDim] = __float2half_rn(o1);
+                } else {
+                    __half* vRow = a.vCache + int64_t(pos) * a.kvDim;
+                    vRow[r0 - a.qDim - a.kvDim] = __float2half_rn(o0);
+                    vRow[r1 - a.qDim - a.kvDim] = __float2half_rn(o1);
                 }
             }
-            acc0 = acc1 = 0.f;
         }
-        pair = next;
-        step = nextStep;
-        pairIndex = nextIndex;
-        cur = nxt;
+        acc0 = acc1 = 0.f;
+    };
+
+    // A and B take turns; a buffer, once multiplied, is loaded with the step after the other's.
+    while (indexA < a.pairCount) {
+        multiply(pairA, stepA, bufA);
+        indexA = indexB;
+        stepA = stepB;
+        stepAfter(indexA, stepA);
+        if (indexA < a.pairCount) {
+            pairA = indexA == indexB ? pairB : gemvPairAt<Format, E>(k, indexA);
+            gemvLoadStep<Format, U>(k, pairA, stepA * 32 * U + lane, bufA);
+        }
+        if (indexB >= a.pairCount) break;
+        multiply(pairB, stepB, bufB);
+        indexB = indexA;
+        stepB = stepA;
+        stepAfter(indexB, stepB);
+        if (indexB < a.pairCount) {
+            pairB = indexB == indexA ? pairA : gemvPairAt<Format, E>(k, indexB);
+            gemvLoadStep<Format, U>(k, pairB, stepB * 32 * U + lane, bufB);
+        }
     }
     if constexpr (E == GemvEpilogue::Residual) {
         const float s = blockSum(lane == 0 ? ssqPart : 0.f, scratch);
@@ -391,7 +398,6 @@ void launchGemvFormat(const LaunchContext& ctx, const DeviceMatrix& m, GemvEpilo
     k.rowBytes = m.rowBytes();
     k.cols = int(m.cols);
     k.nChunks = int(stored / kElems);
-    k.groupSize = m.groupSize;
     k.groupsPerRow = int(m.groupsPerRow());
     k.chunkShift = chunkShift;
     k.a = a;
