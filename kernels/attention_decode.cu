@@ -39,7 +39,6 @@ __host__ __device__ constexpr int attnRowHalves(int hd) { return hd + 8; }
 template <int W, int HD>
 __global__ void __launch_bounds__(kAttnThreads) attentionDecodeKernel(AttentionDecodeArgs a) {
     extern __shared__ __align__(16) float attnShared[];
-    __shared__ float scratch[32];
     __shared__ bool isLast;
     const int kvh = blockIdx.x, split = blockIdx.y;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nWarps = blockDim.x >> 5;
@@ -150,44 +149,49 @@ __global__ void __launch_bounds__(kAttnThreads) attentionDecodeKernel(AttentionD
     __syncthreads();
     if (!isLast) return;
     __threadfence();
-    // The combine (Milakov & Gimelshein 2018, "Online normalizer calculation for softmax"): the
-    // partials' weights exp(m_s - max m) and the denominator first, from one parallel read of
-    // every (m, l) into shared memory; then each output element sums its partials with all the
-    // loads independent, so they are in flight together.
-    float* w = attnShared; // [G][nSplit] (q and scores are no longer needed)
+    // The combine (Milakov & Gimelshein 2018, "Online normalizer calculation for softmax"):
+    // out = sum_s exp(m_s - M) o_s / sum_s exp(m_s - M) l_s with M the largest m_s. One round
+    // trip to L2: every (m, l) into shared memory, and at the same time each thread's first
+    // kCombineHeld partials of its first output element into registers; then each thread finds
+    // M and the weights itself from shared memory (no block-wide reductions).
+    constexpr int kCombineHeld = 32;
+    float2* ml = reinterpret_cast<float2*>(attnShared); // [G][nSplit] (q and scores are no longer needed)
+    const int i0 = threadIdx.x;
+    float held[kCombineHeld];
+    if (i0 < G * hd) {
+        const float* part = a.partO + int64_t(kvh * G + i0 / hd) * a.nSplit * hd + i0 % hd;
+#pragma unroll
+        for (int sp = 0; sp < kCombineHeld; ++sp) held[sp] = sp < active ? __ldcg(part + int64_t(sp) * hd) : 0.f;
+    }
     for (int i = threadIdx.x; i < G * active; i += blockDim.x) {
         const int g = i / active, sp = i % active, h = kvh * G + g;
-        w[g * a.nSplit + sp] = __ldcg(a.partMl + (int64_t(h) * a.nSplit + sp) * 2);
-    }
-    __syncthreads();
-    for (int g = 0; g < G; ++g) {
-        const int h = kvh * G + g;
-        float m = -INFINITY;
-        for (int sp = threadIdx.x; sp < active; sp += blockDim.x) m = fmaxf(m, w[g * a.nSplit + sp]);
-        m = blockMax(m, scratch);
-        float den = 0.f;
-        for (int sp = threadIdx.x; sp < active; sp += blockDim.x) {
-            const float e = __expf(w[g * a.nSplit + sp] - m);
-            w[g * a.nSplit + sp] = e;
-            den += e * __ldcg(a.partMl + (int64_t(h) * a.nSplit + sp) * 2 + 1);
-        }
-        den = blockSum(den, scratch);
-        if (threadIdx.x == 0) scratch[kAttnMaxGroup + g] = den; // (blockSum uses scratch[0..3])
+        ml[g * a.nSplit + sp] = __ldcg(reinterpret_cast<const float2*>(a.partMl) + int64_t(h) * a.nSplit + sp);
     }
     __syncthreads();
     for (int i = threadIdx.x; i < G * hd; i += blockDim.x) {
         const int g = i / hd, d = i % hd, h = kvh * G + g;
+        const float2* mlg = ml + g * a.nSplit;
+        float m = -INFINITY;
+        for (int sp = 0; sp < active; ++sp) m = fmaxf(m, mlg[sp].x);
         const float* part = a.partO + int64_t(h) * a.nSplit * hd + d;
-        const float* wg = w + g * a.nSplit;
-        float num = 0.f;
+        float num = 0.f, den = 0.f;
         int sp = 0;
-        for (; sp + 4 <= active; sp += 4) {
-            const float p0 = __ldcg(part + int64_t(sp) * hd), p1 = __ldcg(part + int64_t(sp + 1) * hd);
-            const float p2 = __ldcg(part + int64_t(sp + 2) * hd), p3 = __ldcg(part + int64_t(sp + 3) * hd);
-            num += wg[sp] * p0 + wg[sp + 1] * p1 + wg[sp + 2] * p2 + wg[sp + 3] * p3;
+        if (i == i0) {
+#pragma unroll
+            for (int j = 0; j < kCombineHeld; ++j)
+                if (j < active) {
+                    const float e = __expf(mlg[j].x - m);
+                    num += e * held[j];
+                    den += e * mlg[j].y;
+                }
+            sp = kCombineHeld;
         }
-        for (; sp < active; ++sp) num += wg[sp] * __ldcg(part + int64_t(sp) * hd);
-        a.out[h * hd + d] = num / scratch[kAttnMaxGroup + g];
+        for (; sp < active; ++sp) {
+            const float e = __expf(mlg[sp].x - m);
+            num += e * __ldcg(part + int64_t(sp) * hd);
+            den += e * mlg[sp].y;
+        }
+        a.out[h * hd + d] = num / den;
     }
     if (threadIdx.x == 0) a.counters[kvh] = 0;
 }
@@ -213,10 +217,10 @@ void launchAttentionDecode(const LaunchContext& ctx, const AttentionDecodeArgs& 
     if (G > kAttnMaxGroup || a.nHead % a.nHeadKv || a.headDim % 2 || a.headDim > 256)
         throw Error("decode attention: unsupported head layout (" + std::to_string(a.nHead) + " heads, " +
                     std::to_string(a.nHeadKv) + " KV heads, head size " + std::to_string(a.headDim) + ")");
-    // q and scores, then K and V rows; the combine reuses the start for [G][nSplit] weights.
+    // q and scores, then K and V rows; the combine reuses the start for [G][nSplit] (m, l) pairs.
     const size_t shared = std::max(size_t(G * a.headDim + G * a.chunk) * sizeof(float) +
                                        size_t(2 * a.chunk) * attnRowHalves(a.headDim) * sizeof(__half),
-                                   size_t(G) * a.nSplit * sizeof(float));
+                                   size_t(G) * a.nSplit * sizeof(float2));
     auto run = [&](auto kernel) {
         if (shared > 48 * 1024)
             PARLEY_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
