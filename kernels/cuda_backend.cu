@@ -234,9 +234,9 @@ private:
                         " KV heads is not supported (at most " + std::to_string(kAttnMaxGroup) + " per KV head)");
         if (hd % 2 || hd > 256) throw Error("CUDA backend: head size " + std::to_string(hd) + " is not supported");
         const int maxCols = std::max(cfg_.nEmbd, std::max(cfg_.nFf, cfg_.qDim()));
-        // The GEMV kernels keep x in shared memory: 4 bytes an element for FP16 weights, 6 (FP16
-        // x and its float staging) plus the chunk sums for INT8/INT4.
-        if (int64_t(maxCols) * 7 + 4096 > int64_t(prop_.sharedMemPerBlockOptin))
+        // The GEMV kernels keep x in shared memory: 4 bytes an element for FP16 weights, 2 plus 8
+        // a chunk (its sum and power of two) for INT8/INT4.
+        if (int64_t(maxCols) * 4 + 4096 > int64_t(prop_.sharedMemPerBlockOptin))
             throw Error("CUDA backend: width " + std::to_string(maxCols) + " is too wide for the GEMV kernels on " + prop_.name);
         PARLEY_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
         const cublasStatus_t s = cublasCreate(&cublas_);
@@ -631,7 +631,7 @@ private:
     void recordDecode(int length) {
         const LaunchContext ctx{stream_, usePdl_};
         mark("start");
-        const int d = cfg_.nEmbd, q = cfg_.qDim(), kv = cfg_.kvDim(), ff = cfg_.nFf;
+        const int q = cfg_.qDim(), kv = cfg_.kvDim(), ff = cfg_.nFf;
         const size_t kvLayer = size_t(maxContext_) * kv;
         launchEmbedDecode(ctx, embedding_, &dStep_->token, dResid_, dSsq_, ssqCount_, &dResult_->badToken);
         mark("embedding");

@@ -4,8 +4,9 @@
 //   Format::kElems           weights in one 16-byte chunk (8 FP16, 16 INT8, 32 INT4)
 //   Format::XType            how x is kept in shared memory: float (FP16 weights) or __half
 //                            (INT8/INT4, multiplied in packed half2: two weights an instruction)
-//   Format::kXLimitLog2      half formats: x is scaled by a power of two so that max |x| is
-//                            below 2^kXLimitLog2, which keeps every FP16 partial sum finite
+//   Format::kXLimitLog2      half formats: each chunk of x is scaled by its own power of two so
+//                            that its max |x| is below 2^kXLimitLog2, which keeps every FP16
+//                            partial sum finite; the chunk's dot product is scaled back in float
 //   Format::kNeedsChunkSums  whether dot() wants the chunk's sum of x (INT4's minimum)
 //   Format::packPart(v[8])   8 consecutive elements of x -> one 16-byte part, in the order dot()
 //                            pairs them with the weights
@@ -131,15 +132,14 @@ __device__ __forceinline__ void gemvLoadStep(const GemvKernelArgs& k, const Gemv
     }
 }
 
-// x (normalised when a norm is fused) into shared memory in the part layout; returns the factor
-// that undoes the power-of-two scaling of half formats (1 for float). A thread takes a group of
-// 8 consecutive elements at a time. Half formats stage the normalised floats in shared memory
-// (`staging`) while finding the largest |x|, then scale, round and pack them: x is read from
-// global memory once. The chunk's sum of x (as rounded) goes to chunkSums when the format wants
-// it, summed across the lanes that hold the chunk's groups.
+// x (normalised when a norm is fused) into shared memory in the part layout. A thread takes a
+// group of 8 consecutive elements at a time; x is read from global memory once. Half formats
+// give each chunk its own power of two, found from the chunk's largest |x| across the lanes that
+// hold its groups (no pass over the whole of x, no block-wide reduction), and store for each
+// chunk the factor that undoes it and, when the format wants it, the chunk's sum of x as rounded
+// (chunkInfo[c] = (sum, unscale)). A power of two changes no rounding above FP16's subnormals.
 template <class Format>
-__device__ __forceinline__ float gemvLoadX(const GemvKernelArgs& k, uint4* xs, float* chunkSums, float* staging,
-                                           float* scratch) {
+__device__ __forceinline__ void gemvLoadX(const GemvKernelArgs& k, uint4* xs, float2* chunkInfo) {
     using X = typename Format::XType;
     constexpr int kElems = Format::kElems;
     constexpr int kGroupsPerChunk = kElems / 8;
@@ -178,47 +178,34 @@ __device__ __forceinline__ float gemvLoadX(const GemvKernelArgs& k, uint4* xs, f
             xf[c] = make_float4(v[0], v[1], v[2], v[3]);
             xf[nChunks + c] = make_float4(v[4], v[5], v[6], v[7]);
         }
-        __syncthreads();
-        return 1.f;
     } else {
-        // The largest |x| sets the power of two (Format::kXLimit keeps FP16 partial sums finite;
-        // a power of two changes no rounding above FP16's subnormals).
-        float m = 0.f;
-        for (int gi = threadIdx.x; gi < nGroups; gi += blockDim.x) {
-            float v[8];
-            load8(gi * 8, v);
-#pragma unroll
-            for (int i = 0; i < 8; ++i) m = fmaxf(m, fabsf(v[i]));
-            float4* st = reinterpret_cast<float4*>(staging + gi * 8);
-            st[0] = make_float4(v[0], v[1], v[2], v[3]);
-            st[1] = make_float4(v[4], v[5], v[6], v[7]);
-        }
-        m = blockMax(m, scratch); // (its barriers also order the staging writes before the reads)
-        float xMul = 1.f, unscale = 1.f;
-        if (m > 0.f && m < INFINITY) {
-            int ex = 0;
-            frexpf(m, &ex); // m < 2^ex
-            const int shift = Format::kXLimitLog2 - ex;
-            xMul = ldexpf(1.f, shift);
-            unscale = ldexpf(1.f, -shift);
-        }
-        // Uniform trip counts: the lanes of one chunk shuffle their sums together.
+        // Uniform trip counts: the lanes of one chunk shuffle their maxima and sums together.
         for (int base = 0; base < nGroups; base += blockDim.x) {
             const int gi = base + threadIdx.x;
             const bool in = gi < nGroups;
             float v[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-            if (in) {
-                const float4* st = reinterpret_cast<const float4*>(staging + gi * 8);
-                const float4 p = st[0], q = st[1];
-                v[0] = p.x * xMul; v[1] = p.y * xMul; v[2] = p.z * xMul; v[3] = p.w * xMul;
-                v[4] = q.x * xMul; v[5] = q.y * xMul; v[6] = q.z * xMul; v[7] = q.w * xMul;
+            if (in) load8(gi * 8, v);
+            float m = 0.f;
+#pragma unroll
+            for (int i = 0; i < 8; ++i) m = fmaxf(m, fabsf(v[i]));
+#pragma unroll
+            for (int o = 1; o < kGroupsPerChunk; o <<= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+            float xMul = 1.f, unscale = 1.f;
+            if (m > 0.f && m < INFINITY) {
+                int ex = 0;
+                frexpf(m, &ex); // m < 2^ex
+                const int shift = Format::kXLimitLog2 - ex;
+                xMul = ldexpf(1.f, shift);
+                unscale = ldexpf(1.f, -shift);
             }
+#pragma unroll
+            for (int i = 0; i < 8; ++i) v[i] *= xMul;
             const uint4 part = Format::packPart(v);
             const int c = gi / kGroupsPerChunk, p = gi % kGroupsPerChunk;
             if (in) xs[p * nChunks + c] = part;
+            float sum = 0.f;
             if constexpr (Format::kNeedsChunkSums) {
                 const __half2* h = reinterpret_cast<const __half2*>(&part);
-                float sum = 0.f;
 #pragma unroll
                 for (int i = 0; i < 4; ++i) {
                     const float2 f = __half22float2(h[i]);
@@ -226,12 +213,11 @@ __device__ __forceinline__ float gemvLoadX(const GemvKernelArgs& k, uint4* xs, f
                 }
 #pragma unroll
                 for (int o = 1; o < kGroupsPerChunk; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-                if (in && p == 0) chunkSums[c] = sum;
             }
+            if (in && p == 0) chunkInfo[c] = make_float2(sum, unscale);
         }
-        __syncthreads();
-        return unscale;
     }
+    __syncthreads();
 }
 
 template <class Format, GemvEpilogue E>
@@ -244,9 +230,9 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
     const GemvArgs& a = k.a;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int nChunks = k.nChunks;
-    uint4* xs = gemvShared;                                              // [kParts][nChunks]
-    float* chunkSums = reinterpret_cast<float*>(gemvShared + kParts * nChunks); // [nChunks] (INT4)
-    float* staging = chunkSums + (Format::kNeedsChunkSums ? (nChunks + 3) / 4 * 4 : 0); // [stored] (half x), 16-byte aligned
+    constexpr bool kHalfX = sizeof(X) == 2;
+    uint4* xs = gemvShared;                                               // [kParts][nChunks]
+    float2* chunkInfo = reinterpret_cast<float2*>(gemvShared + kParts * nChunks); // [nChunks] (half x)
     __shared__ float scratch[32];
 
     // The grid is at most one wave: each block loads x once and its warps then walk pairs
@@ -277,7 +263,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
     const int pos = E == GemvEpilogue::Qkv ? *a.pos : 0;
     pdlWait();
     pdlLaunchDependents();
-    const float unscale = gemvLoadX<Format>(k, xs, chunkSums, staging, scratch);
+    gemvLoadX<Format>(k, xs, chunkInfo);
 
     float acc0 = 0.f, acc1 = 0.f, ssqPart = 0.f;
     // Multiplies one step into the pair's sums; after a pair's last step, its epilogue.
@@ -290,14 +276,19 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
                 typename Format::XChunk xc;
 #pragma unroll
                 for (int p = 0; p < kParts; ++p) xc.part[p] = xs[p * nChunks + c];
-                const float cs = Format::kNeedsChunkSums ? chunkSums[c] : 0.f;
-                acc0 += Format::dot(cur.w0[u], xc, cur.s0[u], cs);
-                if (pair.r1 >= 0) acc1 += Format::dot(cur.w1[u], xc, cur.s1[u], cs);
+                float cs = 0.f, unscale = 1.f; // (the chunk's sum of x and power of two)
+                if constexpr (kHalfX) {
+                    const float2 info = chunkInfo[c];
+                    cs = info.x;
+                    unscale = info.y;
+                }
+                acc0 = fmaf(Format::dot(cur.w0[u], xc, cur.s0[u], cs), unscale, acc0);
+                if (pair.r1 >= 0) acc1 = fmaf(Format::dot(cur.w1[u], xc, cur.s1[u], cs), unscale, acc1);
             }
         }
         if (step != stepsPerRow - 1) return;
-        acc0 = warpSum(acc0) * unscale;
-        acc1 = warpSum(acc1) * unscale;
+        acc0 = warpSum(acc0);
+        acc1 = warpSum(acc1);
         if (lane == 0) {
             const int r0 = pair.r0, r1 = pair.r1;
             const bool two = r1 >= 0;
@@ -366,14 +357,13 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
     }
 }
 
-// Dynamic shared memory a GEMV over `stored` elements needs: x, chunk sums for INT4, and the
-// float staging of x for the half formats.
+// Dynamic shared memory a GEMV over `stored` elements needs: x, and for the half formats each
+// chunk's (sum, unscale).
 template <class Format>
 size_t gemvSharedBytes(int64_t stored) {
     const int64_t chunks = stored / Format::kElems;
     const bool half = sizeof(typename Format::XType) == 2;
-    return size_t(stored) * sizeof(typename Format::XType) + (Format::kNeedsChunkSums ? size_t(chunks + 3) / 4 * 16 : 0) +
-           (half ? size_t(stored) * 4 : 0);
+    return size_t(stored) * sizeof(typename Format::XType) + (half ? size_t(chunks) * sizeof(float2) : 0);
 }
 
 // Host side: sizes the launch and raises the shared-memory limit once per kernel.
