@@ -4,45 +4,17 @@
 #include "kernels/attention_decode.h"
 #include "kernels/attention_prefill.h"
 #include "kernels/cuda_api.h"
+#include "kernels/device_buffers.cuh"
 #include "kernels/gemv.h"
 #include "kernels/prefill_gemm.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope.h"
 #include "kernels/sampling.h"
 
-#include <cstring>
-#include <functional>
 #include <vector>
 
 namespace parley::cuda {
 namespace {
-
-class Buffers {
-public:
-    ~Buffers() {
-        for (void* p : ptrs_) cudaFree(p);
-    }
-    template <typename T> T* alloc(size_t count, bool poison = false) {
-        void* p = nullptr;
-        PARLEY_CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(count * sizeof(T), 16)));
-        ptrs_.push_back(p);
-        if (poison) PARLEY_CUDA_CHECK(cudaMemset(p, 0xff, count * sizeof(T)));
-        return static_cast<T*>(p);
-    }
-    template <typename T> T* upload(const T* host, size_t count) {
-        T* d = alloc<T>(count);
-        if (count) PARLEY_CUDA_CHECK(cudaMemcpy(d, host, count * sizeof(T), cudaMemcpyHostToDevice));
-        return d;
-    }
-    __half* uploadAsHalf(const float* host, size_t count) {
-        std::vector<__half> h(count);
-        for (size_t i = 0; i < count; ++i) h[i] = __float2half_rn(host[i]);
-        return upload(h.data(), count);
-    }
-
-private:
-    std::vector<void*> ptrs_;
-};
 
 template <typename T> void download(T* host, const T* dev, size_t count) {
     PARLEY_CUDA_CHECK(cudaDeviceSynchronize());
@@ -55,21 +27,7 @@ void halvesToFloats(const __half* dev, size_t count, float* host) {
     for (size_t i = 0; i < count; ++i) host[i] = __half2float(h[i]);
 }
 
-int guard(char* err, int errLen, const std::function<void()>& body) {
-    try {
-        body();
-        PARLEY_CUDA_CHECK(cudaDeviceSynchronize());
-        return 0;
-    } catch (const std::exception& ex) {
-        if (err && errLen > 0) {
-            std::strncpy(err, ex.what(), size_t(errLen - 1));
-            err[errLen - 1] = 0;
-        }
-        return 1;
-    }
-}
-
-DeviceMatrix uploadMatrix(Buffers& b, int precision, int groupSize, int64_t rows, int64_t cols, const uint16_t* f16,
+DeviceMatrix uploadMatrix(DeviceBuffers& b, int precision, int groupSize, int64_t rows, int64_t cols, const uint16_t* f16,
                           const int8_t* q8, const uint8_t* q4, const uint16_t* scales, const uint16_t* mins) {
     DeviceMatrix m;
     m.precision = Precision(precision);
@@ -109,8 +67,8 @@ using namespace parley::cuda;
 extern "C" int parley_cuda_test_gemv(int precision, int groupSize, int64_t rows, int64_t cols, const uint16_t* f16,
                                      const int8_t* q8, const uint8_t* q4, const uint16_t* scales, const uint16_t* mins,
                                      const float* x, const float* normWeight, float eps, float* y, char* err, int errLen) {
-    return guard(err, errLen, [&] {
-        Buffers b;
+    return reportErrors(err, errLen, [&] {
+        DeviceBuffers b;
         DeviceMatrix m = uploadMatrix(b, precision, groupSize, rows, cols, f16, q8, q4, scales, mins);
         GemvArgs a;
         a.x = b.upload(x, size_t(cols));
@@ -133,8 +91,8 @@ extern "C" int parley_cuda_test_gemv(int precision, int groupSize, int64_t rows,
 extern "C" int parley_cuda_test_gemm(int precision, int groupSize, int64_t rows, int64_t cols, int n, const uint16_t* f16,
                                      const int8_t* q8, const uint8_t* q4, const uint16_t* scales, const uint16_t* mins,
                                      const float* x, float* y, char* err, int errLen) {
-    return guard(err, errLen, [&] {
-        Buffers b;
+    return reportErrors(err, errLen, [&] {
+        DeviceBuffers b;
         DeviceMatrix m = uploadMatrix(b, precision, groupSize, rows, cols, f16, q8, q4, scales, mins);
         GemmContext g;
         if (cublasCreate(&g.handle) != CUBLAS_STATUS_SUCCESS) throw parley::Error("cublasCreate failed");
@@ -154,8 +112,8 @@ extern "C" int parley_cuda_test_gemm(int precision, int groupSize, int64_t rows,
 
 extern "C" int parley_cuda_test_rmsnorm(int n, int dim, const float* x, const float* weight, float eps, float* y,
                                         char* err, int errLen) {
-    return guard(err, errLen, [&] {
-        Buffers b;
+    return reportErrors(err, errLen, [&] {
+        DeviceBuffers b;
         __half* out = b.alloc<__half>(size_t(n) * dim, true);
         launchRmsNormRowsHalf(LaunchContext{}, b.upload(x, size_t(n) * dim), dim, b.upload(weight, size_t(dim)), eps, n,
                               dim, out);
@@ -166,8 +124,8 @@ extern "C" int parley_cuda_test_rmsnorm(int n, int dim, const float* x, const fl
 extern "C" int parley_cuda_test_rope(int n, int startPos, int nHead, int nHeadKv, int headDim, int neox,
                                      const float* invFreq, const float* qkv, float* q, float* k, float* v, char* err,
                                      int errLen) {
-    return guard(err, errLen, [&] {
-        Buffers b;
+    return reportErrors(err, errLen, [&] {
+        DeviceBuffers b;
         const int qDim = nHead * headDim, kvDim = nHeadKv * headDim;
         RopeArgs r;
         r.nHead = nHead;
@@ -189,8 +147,8 @@ extern "C" int parley_cuda_test_rope(int n, int startPos, int nHead, int nHeadKv
 extern "C" int parley_cuda_test_attention_decode(int nHead, int nHeadKv, int headDim, int length, int maxContext,
                                                  const float* q, const float* k, const float* v, float* out, char* err,
                                                  int errLen) {
-    return guard(err, errLen, [&] {
-        Buffers b;
+    return reportErrors(err, errLen, [&] {
+        DeviceBuffers b;
         const int kvDim = nHeadKv * headDim;
         int dev = 0, sms = 0;
         PARLEY_CUDA_CHECK(cudaGetDevice(&dev));
@@ -228,8 +186,8 @@ extern "C" int parley_cuda_test_attention_decode(int nHead, int nHeadKv, int hea
 
 extern "C" int parley_cuda_test_attention_prefill(int nHead, int nHeadKv, int headDim, int startPos, int n, const float* q,
                                                   const float* k, const float* v, float* out, char* err, int errLen) {
-    return guard(err, errLen, [&] {
-        Buffers b;
+    return reportErrors(err, errLen, [&] {
+        DeviceBuffers b;
         const int kvDim = nHeadKv * headDim, qDim = nHead * headDim, length = startPos + n;
         AttentionPrefillArgs a;
         a.nHead = nHead;
@@ -255,8 +213,8 @@ extern "C" int parley_cuda_test_attention_prefill(int nHead, int nHeadKv, int he
 extern "C" int parley_cuda_test_sample(int vocab, const float* logits, float temperature, int topK, float topP, float minP,
                                        float repeatPenalty, const int32_t* history, int historyCount, float uniform,
                                        int32_t* token, char* err, int errLen) {
-    return guard(err, errLen, [&] {
-        Buffers b;
+    return reportErrors(err, errLen, [&] {
+        DeviceBuffers b;
         SampleParamsDevice p;
         p.temperature = temperature;
         p.topK = topK;
