@@ -331,25 +331,22 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
         acc0 = acc1 = 0.f;
     };
 
-    // A and B take turns; a buffer, once multiplied, is loaded with the step after the other's.
+    // A and B take turns: buffer X is multiplied, then loaded with the step after buffer Y's.
+    auto turn = [&](GemvPair& pairX, int& indexX, int& stepX, GemvStep<Format, U>& bufX, const GemvPair& pairY,
+                    int indexY, int stepY) {
+        multiply(pairX, stepX, bufX);
+        indexX = indexY;
+        stepX = stepY;
+        stepAfter(indexX, stepX);
+        if (indexX < a.pairCount) {
+            pairX = indexX == indexY ? pairY : gemvPairAt<Format, E>(k, indexX);
+            gemvLoadStep<Format, U>(k, pairX, stepX * 32 * U + lane, bufX);
+        }
+    };
     while (indexA < a.pairCount) {
-        multiply(pairA, stepA, bufA);
-        indexA = indexB;
-        stepA = stepB;
-        stepAfter(indexA, stepA);
-        if (indexA < a.pairCount) {
-            pairA = indexA == indexB ? pairB : gemvPairAt<Format, E>(k, indexA);
-            gemvLoadStep<Format, U>(k, pairA, stepA * 32 * U + lane, bufA);
-        }
+        turn(pairA, indexA, stepA, bufA, pairB, indexB, stepB);
         if (indexB >= a.pairCount) break;
-        multiply(pairB, stepB, bufB);
-        indexB = indexA;
-        stepB = stepA;
-        stepAfter(indexB, stepB);
-        if (indexB < a.pairCount) {
-            pairB = indexB == indexA ? pairA : gemvPairAt<Format, E>(k, indexB);
-            gemvLoadStep<Format, U>(k, pairB, stepB * 32 * U + lane, bufB);
-        }
+        turn(pairB, indexB, stepB, bufB, pairA, indexA, stepA);
     }
     if constexpr (E == GemvEpilogue::Residual) {
         const float s = blockSum(lane == 0 ? ssqPart : 0.f, scratch);
