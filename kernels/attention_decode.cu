@@ -22,6 +22,64 @@ __device__ __forceinline__ void copyAsync(void* shared, const void* global) {
 __device__ __forceinline__ void copyAsyncCommit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
 __device__ __forceinline__ void copyAsyncWaitAll() { asm volatile("cp.async.wait_all;" ::: "memory"); }
 
+// After each block of a head has written its partial (max, sum and weighted V of its chunk):
+// the last one to finish combines them. `shared` holds at least [G][nSplit] float2; `isLast` is
+// a __shared__ flag of the block.
+__device__ __forceinline__ void combinePartials(const AttentionDecodeArgs& a, int kvh, int G, int hd, int active,
+                                                float* shared, bool& isLast) {
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) isLast = atomicAdd(&a.counters[kvh], 1u) == unsigned(active - 1);
+    __syncthreads();
+    if (!isLast) return;
+    __threadfence();
+    // The combine (Milakov & Gimelshein 2018, "Online normalizer calculation for softmax"):
+    // out = sum_s exp(m_s - M) o_s / sum_s exp(m_s - M) l_s with M the largest m_s. One round
+    // trip to L2: every (m, l) into shared memory, and at the same time each thread's first
+    // kCombineHeld partials of its first output element into registers; then each thread finds
+    // M and the weights itself from shared memory (no block-wide reductions).
+    constexpr int kCombineHeld = 32;
+    float2* ml = reinterpret_cast<float2*>(shared); // [G][nSplit]
+    const int i0 = threadIdx.x;
+    float held[kCombineHeld];
+    if (i0 < G * hd) {
+        const float* part = a.partO + int64_t(kvh * G + i0 / hd) * a.nSplit * hd + i0 % hd;
+#pragma unroll
+        for (int sp = 0; sp < kCombineHeld; ++sp) held[sp] = sp < active ? __ldcg(part + int64_t(sp) * hd) : 0.f;
+    }
+    for (int i = threadIdx.x; i < G * active; i += blockDim.x) {
+        const int g = i / active, sp = i % active, h = kvh * G + g;
+        ml[g * a.nSplit + sp] = __ldcg(reinterpret_cast<const float2*>(a.partMl) + int64_t(h) * a.nSplit + sp);
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < G * hd; i += blockDim.x) {
+        const int g = i / hd, d = i % hd, h = kvh * G + g;
+        const float2* mlg = ml + g * a.nSplit;
+        float m = -INFINITY;
+        for (int sp = 0; sp < active; ++sp) m = fmaxf(m, mlg[sp].x);
+        const float* part = a.partO + int64_t(h) * a.nSplit * hd + d;
+        float num = 0.f, den = 0.f;
+        int sp = 0;
+        if (i == i0) {
+#pragma unroll
+            for (int j = 0; j < kCombineHeld; ++j)
+                if (j < active) {
+                    const float e = __expf(mlg[j].x - m);
+                    num += e * held[j];
+                    den += e * mlg[j].y;
+                }
+            sp = kCombineHeld;
+        }
+        for (; sp < active; ++sp) {
+            const float e = __expf(mlg[sp].x - m);
+            num += e * __ldcg(part + int64_t(sp) * hd);
+            den += e * mlg[sp].y;
+        }
+        a.out[h * hd + d] = num / den;
+    }
+    if (threadIdx.x == 0) a.counters[kvh] = 0;
+}
+
 // Halves of a K/V row in shared memory: the head's hd halves plus 8 of padding, so that the
 // rows that eight consecutive threads read 16 bytes of start in different banks.
 __host__ __device__ constexpr int attnRowHalves(int hd) { return hd + 8; }
@@ -143,66 +201,219 @@ __global__ void __launch_bounds__(kAttnThreads) attentionDecodeKernel(AttentionD
         a.partO[(int64_t(h) * a.nSplit + split) * hd + d] = acc;
     }
 
-    __threadfence();
-    __syncthreads();
-    if (threadIdx.x == 0) isLast = atomicAdd(&a.counters[kvh], 1u) == unsigned(active - 1);
-    __syncthreads();
-    if (!isLast) return;
-    __threadfence();
-    // The combine (Milakov & Gimelshein 2018, "Online normalizer calculation for softmax"):
-    // out = sum_s exp(m_s - M) o_s / sum_s exp(m_s - M) l_s with M the largest m_s. One round
-    // trip to L2: every (m, l) into shared memory, and at the same time each thread's first
-    // kCombineHeld partials of its first output element into registers; then each thread finds
-    // M and the weights itself from shared memory (no block-wide reductions).
-    constexpr int kCombineHeld = 32;
-    float2* ml = reinterpret_cast<float2*>(attnShared); // [G][nSplit] (q and scores are no longer needed)
-    const int i0 = threadIdx.x;
-    float held[kCombineHeld];
-    if (i0 < G * hd) {
-        const float* part = a.partO + int64_t(kvh * G + i0 / hd) * a.nSplit * hd + i0 % hd;
-#pragma unroll
-        for (int sp = 0; sp < kCombineHeld; ++sp) held[sp] = sp < active ? __ldcg(part + int64_t(sp) * hd) : 0.f;
-    }
-    for (int i = threadIdx.x; i < G * active; i += blockDim.x) {
-        const int g = i / active, sp = i % active, h = kvh * G + g;
-        ml[g * a.nSplit + sp] = __ldcg(reinterpret_cast<const float2*>(a.partMl) + int64_t(h) * a.nSplit + sp);
-    }
-    __syncthreads();
-    for (int i = threadIdx.x; i < G * hd; i += blockDim.x) {
-        const int g = i / hd, d = i % hd, h = kvh * G + g;
-        const float2* mlg = ml + g * a.nSplit;
-        float m = -INFINITY;
-        for (int sp = 0; sp < active; ++sp) m = fmaxf(m, mlg[sp].x);
-        const float* part = a.partO + int64_t(h) * a.nSplit * hd + d;
-        float num = 0.f, den = 0.f;
-        int sp = 0;
-        if (i == i0) {
-#pragma unroll
-            for (int j = 0; j < kCombineHeld; ++j)
-                if (j < active) {
-                    const float e = __expf(mlg[j].x - m);
-                    num += e * held[j];
-                    den += e * mlg[j].y;
-                }
-            sp = kCombineHeld;
-        }
-        for (; sp < active; ++sp) {
-            const float e = __expf(mlg[sp].x - m);
-            num += e * __ldcg(part + int64_t(sp) * hd);
-            den += e * mlg[sp].y;
-        }
-        a.out[h * hd + d] = num / den;
-    }
-    if (threadIdx.x == 0) a.counters[kvh] = 0;
+    combinePartials(a, kvh, G, hd, active, attnShared, isLast);
 }
+
+// Head sizes 64 and 128: K and V rows go straight from global memory into registers, a row per
+// warp at a time across the lanes (HD / 32 elements a lane: one 8- or 4-byte load), so that a
+// block needs no shared memory for them and every block of a long context is resident at once
+// (the shared-memory kernel above needs the whole chunk in shared memory: at 4,096 positions
+// its blocks ran in three waves). Warp w takes rows w, w + 4, w + 8, ... of the block's chunk,
+// kRowsAStep of them a step, and keeps two steps in registers that take turns, as the GEMV does:
+// while one is used the other's loads are in flight. The first two steps are loaded before the
+// wait for the kernel before (programmatic dependent launch), all but the new token's row, which
+// that kernel writes and which is loaded after. Each warp carries its own softmax online
+// (Milakov & Gimelshein 2018); the block's four warps are merged in shared memory into the
+// block's partial, and the partials of a head by combinePartials.
+constexpr int kRowsAStep = 4;
+
+template <int HD> struct AttnRowsVec;
+template <> struct AttnRowsVec<128> { using T = uint2; };    // 4 halves a lane
+template <> struct AttnRowsVec<64> { using T = unsigned; };  // 2 halves a lane
+
+// GMAX: the most query heads a KV head has that this instance serves (registers are sized by it).
+template <int HD, int GMAX>
+__global__ void __launch_bounds__(kAttnThreads) attentionDecodeRowsKernel(AttentionDecodeArgs a) {
+    constexpr int EPL = HD / 32; // elements a lane
+    constexpr int R = kRowsAStep;
+    constexpr int kWarps = kAttnThreads / 32;
+    using Vec = typename AttnRowsVec<HD>::T;
+    extern __shared__ __align__(16) float attnShared[];
+    __shared__ bool isLast;
+    const int kvh = blockIdx.x, split = blockIdx.y;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int G = a.nHead / a.nHeadKv, kvDim = a.nHeadKv * HD;
+    const int pos = *a.pos, length = pos + 1;
+    const int active = (length + a.chunk - 1) / a.chunk;
+    if (split >= active) return;
+    const int p0 = split * a.chunk, len = min(a.chunk, length - p0);
+    const int newRow = pos - p0; // the new token's row in this chunk when newRow < len
+
+    // Row j of the chunk, this lane's elements.
+    const __half* kLane = a.k + int64_t(p0) * kvDim + kvh * HD + lane * EPL;
+    const __half* vLane = a.v + int64_t(p0) * kvDim + kvh * HD + lane * EPL;
+    struct Step {
+        Vec k[R], v[R];
+    };
+    // Step s holds the warp's rows j = warp + kWarps * (s * R + r), r < R.
+    auto load = [&](Step& st, int s, bool beforeWait) {
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const int j = warp + kWarps * (s * R + r);
+            const bool in = j < len && !(beforeWait && j == newRow);
+            st.k[r] = in ? __ldg(reinterpret_cast<const Vec*>(kLane + int64_t(j) * kvDim)) : Vec{};
+            st.v[r] = in ? __ldg(reinterpret_cast<const Vec*>(vLane + int64_t(j) * kvDim)) : Vec{};
+        }
+    };
+    const int rowsHere = len > warp ? (len - warp + kWarps - 1) / kWarps : 0;
+    const int steps = (rowsHere + R - 1) / R;
+    Step stA, stB;
+    load(stA, 0, true);
+    load(stB, 1, true);
+
+    pdlWait();
+    pdlLaunchDependents();
+    // The new token's row, when it is in one of the two steps loaded before the wait.
+    if (newRow < len && newRow % kWarps == warp && newRow / kWarps < 2 * R) {
+        const int slot = newRow / kWarps;
+        const Vec kNew = __ldcg(reinterpret_cast<const Vec*>(kLane + int64_t(newRow) * kvDim));
+        const Vec vNew = __ldcg(reinterpret_cast<const Vec*>(vLane + int64_t(newRow) * kvDim));
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            if (slot == r) {
+                stA.k[r] = kNew;
+                stA.v[r] = vNew;
+            }
+            if (slot == R + r) {
+                stB.k[r] = kNew;
+                stB.v[r] = vNew;
+            }
+        }
+    }
+    // q of the group's heads, this lane's elements, scaled by 1/sqrt(HD).
+    const float scale = rsqrtf(float(HD));
+    float q[GMAX][EPL];
+#pragma unroll
+    for (int g = 0; g < GMAX; ++g)
+#pragma unroll
+        for (int e = 0; e < EPL; ++e) q[g][e] = g < G ? a.q[(kvh * G + g) * HD + lane * EPL + e] * scale : 0.f;
+
+    float m[GMAX], l[GMAX], acc[GMAX][EPL];
+#pragma unroll
+    for (int g = 0; g < GMAX; ++g) {
+        m[g] = -INFINITY;
+        l[g] = 0.f;
+#pragma unroll
+        for (int e = 0; e < EPL; ++e) acc[g][e] = 0.f;
+    }
+    auto toFloats = [](const Vec& v, float (&f)[EPL]) {
+        const __half2* h = reinterpret_cast<const __half2*>(&v);
+#pragma unroll
+        for (int e = 0; e < EPL / 2; ++e) {
+            const float2 x = __half22float2(h[e]);
+            f[2 * e] = x.x;
+            f[2 * e + 1] = x.y;
+        }
+    };
+    auto use = [&](const Step& st, int s) {
+#pragma unroll
+        for (int g = 0; g < GMAX; ++g) {
+            if (g >= G) break;
+            float sc[R];
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+                float kf[EPL];
+                toFloats(st.k[r], kf);
+                float t = 0.f;
+#pragma unroll
+                for (int e = 0; e < EPL; ++e) t = fmaf(kf[e], q[g][e], t);
+                sc[r] = t;
+            }
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1)
+#pragma unroll
+                for (int r = 0; r < R; ++r) sc[r] += __shfl_xor_sync(0xffffffffu, sc[r], o);
+            float mNew = m[g];
+#pragma unroll
+            for (int r = 0; r < R; ++r)
+                if (warp + kWarps * (s * R + r) < len) mNew = fmaxf(mNew, sc[r]);
+            const float shrink = __expf(m[g] - mNew); // 0 while m is still -inf
+            l[g] *= shrink;
+#pragma unroll
+            for (int e = 0; e < EPL; ++e) acc[g][e] *= shrink;
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+                if (warp + kWarps * (s * R + r) >= len) continue;
+                const float p = __expf(sc[r] - mNew);
+                l[g] += p;
+                float vf[EPL];
+                toFloats(st.v[r], vf);
+#pragma unroll
+                for (int e = 0; e < EPL; ++e) acc[g][e] = fmaf(p, vf[e], acc[g][e]);
+            }
+            m[g] = mNew;
+        }
+    };
+    for (int s = 0; s < steps; s += 2) {
+        use(stA, s);
+        if (s + 2 < steps) load(stA, s + 2, false);
+        if (s + 1 >= steps) break;
+        use(stB, s + 1);
+        if (s + 3 < steps) load(stB, s + 3, false);
+    }
+
+    // The four warps' softmax states into the block's partial.
+    float* wm = attnShared;                     // [kWarps][G]
+    float* wl = wm + kWarps * GMAX;    // [kWarps][G]
+    float* wo = wl + kWarps * GMAX;    // [kWarps][G][HD]
+    if (lane == 0) {
+#pragma unroll
+        for (int g = 0; g < GMAX; ++g)
+            if (g < G) {
+                wm[warp * GMAX + g] = m[g];
+                wl[warp * GMAX + g] = l[g];
+            }
+    }
+#pragma unroll
+    for (int g = 0; g < GMAX; ++g) {
+        if (g >= G) break;
+#pragma unroll
+        for (int e = 0; e < EPL; ++e) wo[(warp * G + g) * HD + lane * EPL + e] = acc[g][e];
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < G * HD; i += blockDim.x) {
+        const int g = i / HD, d = i % HD, h = kvh * G + g;
+        float mb = -INFINITY;
+        for (int w = 0; w < kWarps; ++w) mb = fmaxf(mb, wm[w * GMAX + g]);
+        float o = 0.f, lb = 0.f;
+        for (int w = 0; w < kWarps; ++w) {
+            const float f = __expf(wm[w * GMAX + g] - mb); // 0 for a warp with no rows
+            o = fmaf(f, wo[(w * G + g) * HD + d], o);
+            lb = fmaf(f, wl[w * GMAX + g], lb);
+        }
+        a.partO[(int64_t(h) * a.nSplit + split) * HD + d] = o;
+        if (d == 0) {
+            a.partMl[(int64_t(h) * a.nSplit + split) * 2] = mb;
+            a.partMl[(int64_t(h) * a.nSplit + split) * 2 + 1] = lb;
+        }
+    }
+    __syncthreads(); // (the combine reuses the shared memory)
+    combinePartials(a, kvh, G, HD, active, attnShared, isLast);
+}
+
+// Shared memory of the register kernel: the warps' states, then (for the combine) [G][nSplit].
+size_t attentionDecodeRowsShared(int G, int headDim, int nSplit) {
+    const int kWarps = kAttnThreads / 32;
+    return std::max(size_t(kWarps) * (2 * kAttnMaxGroup + size_t(G) * headDim) * sizeof(float),
+                    size_t(G) * nSplit * sizeof(float2));
+}
+
+// The register kernel serves heads of 64 and 128 once chunks reach 64 positions: below that the
+// shared-memory kernel's blocks all fit at once and it was faster (H100, 7B shape: FP16 205.7
+// against 203.7 tok/s at ~576 positions); above, its blocks ran in waves (at ~4,100 positions
+// FP16 167.8 against 179.9, INT4 296.0 against 305.9).
+bool attentionDecodeInRegisters(int headDim, int chunk) { return (headDim == 64 || headDim == 128) && chunk >= 64; }
 
 } // namespace
 
 void attentionDecodeSplit(int length, int nHeadKv, int headDim, int multiprocessors, int& chunk, int& nSplit) {
+    // About eight blocks an SM (the register kernel's MHA instance holds eight), spread over the
+    // KV heads; chunks of whole 32 positions. The shared-memory kernel holds a chunk's K and V
+    // rows: at most 128 rows of a head of 128 (68 KiB), fewer for wider heads; heads of 64 and
+    // 128 have no such bound, since their longer chunks go to the register kernel.
     const int wantSplits = std::max(1, (8 * multiprocessors + nHeadKv - 1) / nHeadKv);
-    // A block holds its chunk's K and V rows in shared memory: at most 128 rows of a head of
-    // 128 (68 KiB), fewer for wider heads.
-    const int maxChunk = std::max(32, 128 * 128 / std::max(headDim, 128) / 32 * 32);
+    const int maxChunk = attentionDecodeInRegisters(headDim, 64) ? std::max(32, (length + 31) / 32 * 32)
+                                                                 : std::max(32, 128 * 128 / std::max(headDim, 128) / 32 * 32);
     chunk = (length + wantSplits - 1) / wantSplits;
     chunk = std::clamp((chunk + 31) / 32 * 32, 32, maxChunk);
     nSplit = (length + chunk - 1) / chunk;
@@ -226,6 +437,24 @@ void launchAttentionDecode(const LaunchContext& ctx, const AttentionDecodeArgs& 
             PARLEY_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
         launchKernel(ctx, kernel, dim3(a.nHeadKv, a.nSplit), dim3(kAttnThreads), shared, "decode attention launch", a);
     };
+    if (attentionDecodeInRegisters(a.headDim, a.chunk)) {
+        const size_t rowsShared = attentionDecodeRowsShared(G, a.headDim, a.nSplit);
+        auto runRows = [&](auto kernel) {
+            if (rowsShared > 48 * 1024)
+                PARLEY_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(rowsShared)));
+            launchKernel(ctx, kernel, dim3(a.nHeadKv, a.nSplit), dim3(kAttnThreads), rowsShared, "decode attention launch", a);
+        };
+        if (a.headDim == 128) {
+            if (G == 1) runRows(attentionDecodeRowsKernel<128, 1>);
+            else if (G <= 4) runRows(attentionDecodeRowsKernel<128, 4>);
+            else runRows(attentionDecodeRowsKernel<128, kAttnMaxGroup>);
+        } else {
+            if (G == 1) runRows(attentionDecodeRowsKernel<64, 1>);
+            else if (G <= 4) runRows(attentionDecodeRowsKernel<64, 4>);
+            else runRows(attentionDecodeRowsKernel<64, kAttnMaxGroup>);
+        }
+        return;
+    }
     // cp.async copies 4, 8 or 16 bytes: the narrowest width a head of an odd number of pairs
     // allows is 2 halves.
     if (a.headDim == 128) run(attentionDecodeKernel<8, 128>);

@@ -25,6 +25,7 @@ elif [ -x "$cs" ]; then
   run memcheck_kernels "$cs" --tool memcheck --error-exitcode 9 test_cuda_kernels
   run racecheck_kernels "$cs" --tool racecheck --error-exitcode 9 test_cuda_kernels gemv gemm rmsnorm rope \
       "attentionDecode:37 positions" "attentionDecode:1000 positions, split" "attentionDecode:GQA 9/3, head 64" \
+      "attentionDecode:GQA 32/4, head 128, long" "attentionDecode:head 96" \
       "attentionPrefill:head 128, 130 after 40 cached" "attentionPrefill:head 16 (simple path), 20 after 5" sampling
   run memcheck_backend "$cs" --tool memcheck --error-exitcode 9 test_cuda_backend "matchesCpu:llama-gqa-f32.gguf int4" \
       "matchesCpu:qwen2-bias.gguf as stored"
