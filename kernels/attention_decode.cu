@@ -398,11 +398,12 @@ size_t attentionDecodeRowsShared(int G, int headDim, int nSplit) {
                     size_t(G) * nSplit * sizeof(float2));
 }
 
-// The register kernel serves heads of 64 and 128 once chunks reach 64 positions: below that the
-// shared-memory kernel's blocks all fit at once and it was faster (H100, 7B shape: FP16 205.7
-// against 203.7 tok/s at ~576 positions); above, its blocks ran in waves (at ~4,100 positions
-// FP16 167.8 against 179.9, INT4 296.0 against 305.9).
-bool attentionDecodeInRegisters(int headDim, int chunk) { return (headDim == 64 || headDim == 128) && chunk >= 64; }
+// The register kernel serves heads of 64 and 128 once chunks reach 128 positions: below that
+// the shared-memory kernel was as fast or faster (H100, 7B shape, 32-row chunks at ~576
+// positions: FP16 205.7 against 203.7 tok/s; 13B shape, 64-row chunks: INT4 206.9 against
+// 195.5); above, its blocks ran in waves (7B at ~4,100 positions, 128-row chunks: FP16 167.8
+// against 179.9, INT4 296.0 against 305.9).
+bool attentionDecodeInRegisters(int headDim, int chunk) { return (headDim == 64 || headDim == 128) && chunk >= 128; }
 
 } // namespace
 
@@ -412,7 +413,7 @@ void attentionDecodeSplit(int length, int nHeadKv, int headDim, int multiprocess
     // rows: at most 128 rows of a head of 128 (68 KiB), fewer for wider heads; heads of 64 and
     // 128 have no such bound, since their longer chunks go to the register kernel.
     const int wantSplits = std::max(1, (8 * multiprocessors + nHeadKv - 1) / nHeadKv);
-    const int maxChunk = attentionDecodeInRegisters(headDim, 64) ? std::max(32, (length + 31) / 32 * 32)
+    const int maxChunk = attentionDecodeInRegisters(headDim, 128) ? std::max(32, (length + 31) / 32 * 32)
                                                                  : std::max(32, 128 * 128 / std::max(headDim, 128) / 32 * 32);
     chunk = (length + wantSplits - 1) / wantSplits;
     chunk = std::clamp((chunk + 31) / 32 * 32, 32, maxChunk);

@@ -4,7 +4,9 @@
 // share it, so K and V are read once for the group) and one chunk of positions, and writes a
 // partial result with its running max and sum; the last block to finish for a head combines the
 // partials. A block copies its chunk's K and V rows into shared memory (cp.async) before it
-// waits for the kernel that wrote q and the new token's K/V (programmatic dependent launch). The
+// waits for the kernel that wrote q and the new token's K/V (programmatic dependent launch);
+// for heads of 64 and 128 with chunks of 128 positions or more (long contexts), a block instead
+// streams its rows into registers, so that it needs no shared memory for them. The
 // grid is fixed when the decode graph is captured; the length comes from the device (*pos + 1),
 // and blocks past it return at once.
 #include "kernels/cuda_common.cuh"
@@ -27,8 +29,8 @@ struct AttentionDecodeArgs {
 };
 
 // Chunk length and split count for a context of up to `length` positions: enough blocks to
-// fill the GPU, chunks a multiple of 32 and small enough that a block's K and V rows fit in
-// shared memory (128 positions for heads up to 128).
+// fill the GPU, chunks a multiple of 32; for the shared-memory kernel small enough that a
+// block's K and V rows fit in shared memory (128 positions for heads up to 128).
 void attentionDecodeSplit(int length, int nHeadKv, int headDim, int multiprocessors, int& chunk, int& nSplit);
 size_t attentionDecodeWorkspaceFloats(int nHead, int nSplit, int headDim);
 void launchAttentionDecode(const LaunchContext& ctx, const AttentionDecodeArgs& a);

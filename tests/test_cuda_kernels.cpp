@@ -242,15 +242,15 @@ private slots:
         QTest::newRow("4096 positions, 32 heads") << 32 << 32 << 128 << 4096 << 4096;
         QTest::newRow("GQA 9/3, head 64") << 9 << 3 << 64 << 700 << 2048;
         QTest::newRow("head 12") << 4 << 1 << 12 << 300 << 512;
-        // Heads of 64 and 128 take the register kernel where chunks reach 64 positions (the
+        // Heads of 64 and 128 take the register kernel where chunks reach 128 positions (the
         // chunk grows with the context the graph is made for and shrinks with more KV heads; on
         // a 132-SM GPU these rows do, "4096 positions" too), one instance per group size bound
         // (1, 4, 8); the rows above with shorter chunks and head 96 take the shared-memory kernel.
-        QTest::newRow("GQA 32/4, head 128, long") << 32 << 4 << 128 << 900 << 16384;
+        QTest::newRow("GQA 32/4, head 128, long") << 32 << 4 << 128 << 900 << 40000;
         QTest::newRow("GQA 64/8, head 64, long") << 64 << 8 << 64 << 1200 << 16384;
         QTest::newRow("GQA 64/16, head 128, long") << 64 << 16 << 128 << 1500 << 8192;
-        QTest::newRow("GQA 16/8, head 64, long") << 16 << 8 << 64 << 333 << 8192;
-        QTest::newRow("MHA 12 heads, head 64, long") << 12 << 12 << 64 << 2049 << 4096;
+        QTest::newRow("GQA 16/8, head 64, long") << 16 << 8 << 64 << 333 << 20000;
+        QTest::newRow("MHA 12 heads, head 64, long") << 12 << 12 << 64 << 2049 << 16384;
         QTest::newRow("head 96") << 8 << 8 << 96 << 500 << 1024;
     }
     void attentionDecode() {
