@@ -1,5 +1,6 @@
 // Split-sequence decode attention. See attention_decode.h.
 #include "kernels/attention_decode.h"
+#include "kernels/decode_trace.cuh"
 
 #include <algorithm>
 
@@ -31,7 +32,10 @@ __device__ __forceinline__ void combinePartials(const AttentionDecodeArgs& a, in
     __syncthreads();
     if (threadIdx.x == 0) isLast = atomicAdd(&a.counters[kvh], 1u) == unsigned(active - 1);
     __syncthreads();
-    if (!isLast) return;
+    if (!isLast) {
+        traceMark(a.trace, kTraceEnd);
+        return;
+    }
     __threadfence();
     // The combine (Milakov & Gimelshein 2018, "Online normalizer calculation for softmax"):
     // out = sum_s exp(m_s - M) o_s / sum_s exp(m_s - M) l_s with M the largest m_s. One round
@@ -78,6 +82,7 @@ __device__ __forceinline__ void combinePartials(const AttentionDecodeArgs& a, in
         a.out[h * hd + d] = num / den;
     }
     if (threadIdx.x == 0) a.counters[kvh] = 0;
+    traceMark(a.trace, kTraceEnd);
 }
 
 // Halves of a K/V row in shared memory: the head's hd halves plus 8 of padding, so that the
@@ -100,6 +105,7 @@ __global__ void __launch_bounds__(kAttnThreads) attentionDecodeKernel(AttentionD
     __shared__ bool isLast;
     const int kvh = blockIdx.x, split = blockIdx.y;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nWarps = blockDim.x >> 5;
+    traceMark(a.trace, kTraceStart);
     const int G = a.nHead / a.nHeadKv, hd = HD > 0 ? HD : a.headDim, kvDim = a.nHeadKv * hd;
     const int pos = *a.pos, length = pos + 1;
     const int active = (length + a.chunk - 1) / a.chunk;
@@ -127,6 +133,7 @@ __global__ void __launch_bounds__(kAttnThreads) attentionDecodeKernel(AttentionD
 
     pdlWait();
     pdlLaunchDependents();
+    traceMark(a.trace, kTracePastWait);
     if (newRowHere) copyRows(len - 1, len);
     copyAsyncCommit();
     const float scale = rsqrtf(float(hd));
@@ -232,6 +239,7 @@ __global__ void __launch_bounds__(kAttnThreads) attentionDecodeRowsKernel(Attent
     __shared__ bool isLast;
     const int kvh = blockIdx.x, split = blockIdx.y;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    traceMark(a.trace, kTraceStart);
     const int G = a.nHead / a.nHeadKv, kvDim = a.nHeadKv * HD;
     const int pos = *a.pos, length = pos + 1;
     const int active = (length + a.chunk - 1) / a.chunk;
@@ -263,6 +271,7 @@ __global__ void __launch_bounds__(kAttnThreads) attentionDecodeRowsKernel(Attent
 
     pdlWait();
     pdlLaunchDependents();
+    traceMark(a.trace, kTracePastWait);
     // The new token's row, when it is in one of the two steps loaded before the wait.
     if (newRow < len && newRow % kWarps == warp && newRow / kWarps < 2 * R) {
         const int slot = newRow / kWarps;

@@ -26,6 +26,7 @@ struct AttentionDecodeArgs {
     unsigned* counters = nullptr; // workspace [nHeadKv], zero between launches
     int nHead = 0, nHeadKv = 0, headDim = 0;
     int chunk = 0, nSplit = 0;
+    uint64_t* trace = nullptr;    // PARLEY_CUDA_TRACE slots of this launch (decode_trace.h), or null
 };
 
 // Chunk length and split count for a context of up to `length` positions: enough blocks to

@@ -8,6 +8,7 @@
 #include "kernels/attention_decode.h"
 #include "kernels/attention_prefill.h"
 #include "kernels/cuda_api.h"
+#include "kernels/decode_trace.h"
 #include "kernels/embedding.h"
 #include "kernels/gemv.h"
 #include "kernels/prefill_gemm.h"
@@ -121,6 +122,8 @@ public:
     }
     ~CudaBackend() override {
         printProfile();
+        trace_.print();
+        trace_.release();
         for (cudaEvent_t e : profileEvents_) cudaEventDestroy(e);
         release();
     }
@@ -569,6 +572,8 @@ private:
         void* ws = dev(workspaceBytes, "cuBLAS workspace");
         const cublasStatus_t s = cublasSetWorkspace(cublas_, ws, workspaceBytes);
         if (s != CUBLAS_STATUS_SUCCESS) throwCublasError(s, "cublasSetWorkspace");
+        trace_.init(cfg_.nLayer * int(3 + std::max<size_t>(1, layers_.empty() ? 1 : layers_[0].qkv.size()) +
+                                      std::max<size_t>(1, layers_.empty() ? 1 : layers_[0].gateUp.size())) + 2);
         loaded_ = true;
     }
 
@@ -618,8 +623,9 @@ private:
     }
 
     // resid += m x, with the sum of squares of the new resid into *ssqOut (the next RMSNorm's).
-    void residualGemv(const LaunchContext& ctx, const DeviceMatrix& m, const float* x, float* ssqOut) {
+    void residualGemv(const LaunchContext& ctx, const DeviceMatrix& m, const float* x, float* ssqOut, const char* label) {
         GemvArgs a;
+        a.trace = trace_.next(label, gemvTraceBlocks());
         a.x = x;
         a.logicalRows = cfg_.nEmbd;
         a.pairCount = gemvPairCount(GemvEpilogue::Residual, cfg_.nEmbd);
@@ -628,8 +634,12 @@ private:
         launchGemv(ctx, m, GemvEpilogue::Residual, a);
     }
 
+    // Blocks a GEMV launch has at most (one wave of the largest occupancy), for the trace.
+    int gemvTraceBlocks() const { return 8 * prop_.multiProcessorCount; }
+
     void recordDecode(int length) {
         const LaunchContext ctx{stream_, usePdl_};
+        trace_.startRecording();
         mark("start");
         const int q = cfg_.qDim(), kv = cfg_.kvDim(), ff = cfg_.nFf;
         const size_t kvLayer = size_t(maxContext_) * kv;
@@ -659,6 +669,7 @@ private:
                 a.kvDim = kv;
                 a.headDim = cfg_.headDim;
                 a.neox = cfg_.ropeNeox;
+                a.trace = trace_.next("qkv+rope", gemvTraceBlocks());
                 launchGemv(ctx, p.m, GemvEpilogue::Qkv, a);
             }
             mark("qkv+rope");
@@ -676,9 +687,10 @@ private:
             at.headDim = cfg_.headDim;
             at.chunk = chunk;
             at.nSplit = nSplit;
+            at.trace = trace_.next("attention", cfg_.nHeadKv * nSplit);
             launchAttentionDecode(ctx, at);
             mark("attention");
-            residualGemv(ctx, L.wo, dAttn_, dSsq_ + 2 * l + 1);
+            residualGemv(ctx, L.wo, dAttn_, dSsq_ + 2 * l + 1, "o+residual");
             mark("o+residual");
             if (L.gateUp.size() == 1) {
                 GemvArgs a;
@@ -690,6 +702,7 @@ private:
                 a.pairCount = ff;
                 a.nFf = ff;
                 a.out = dAct_;
+                a.trace = trace_.next("gate/up+silu", gemvTraceBlocks());
                 launchGemv(ctx, L.gateUp[0].m, GemvEpilogue::GateUp, a);
             } else {
                 for (const MatrixPart& p : L.gateUp) {
@@ -708,7 +721,7 @@ private:
                 launchSwiGluVector(ctx, dGateUpTmp_, ff, dAct_);
             }
             mark("gate/up+silu");
-            residualGemv(ctx, L.down, dAct_, dSsq_ + 2 * l + 2);
+            residualGemv(ctx, L.down, dAct_, dSsq_ + 2 * l + 2, "down+residual");
             mark("down+residual");
         }
         GemvArgs a;
@@ -719,6 +732,7 @@ private:
         a.logicalRows = cfg_.vocabSize;
         a.pairCount = gemvPairCount(GemvEpilogue::Store, cfg_.vocabSize);
         a.out = dLogits_;
+        a.trace = trace_.next("output", gemvTraceBlocks());
         launchGemv(ctx, output_, GemvEpilogue::Store, a);
         mark("output");
         launchSample(ctx, dLogits_, cfg_.vocabSize, &dStep_->sample, &dResult_->token);
@@ -737,6 +751,7 @@ private:
         const size_t bytes = offsetof(DeviceStep, sample) + offsetof(SampleParamsDevice, history) +
                              size_t(hostStep_->sample.historyCount) * sizeof(int32_t);
         PARLEY_CUDA_CHECK(cudaMemcpyAsync(dStep_, hostStep_, bytes, cudaMemcpyHostToDevice, stream_));
+        trace_.beginStep(stream_);
         const int length = bucketFor(pos);
         if (!opt_.useGraphs || profiling_) {
             recordDecode(length);
@@ -768,7 +783,9 @@ private:
         }
         if (logits)
             PARLEY_CUDA_CHECK(cudaMemcpyAsync(logits, dLogits_, size_t(cfg_.vocabSize) * 4, cudaMemcpyDeviceToHost, stream_));
-        return finishStep();
+        const int32_t next = finishStep();
+        trace_.endStep(stream_);
+        return next;
     }
 
     int32_t finishStep() {
@@ -852,6 +869,7 @@ private:
     ParleyCudaOptions opt_;
     cudaDeviceProp prop_;
     bool profiling_ = false;
+    DecodeTrace trace_; // PARLEY_CUDA_TRACE
     std::vector<cudaEvent_t> profileEvents_;
     std::vector<std::string> profileLabels_;
     size_t profileUsed_ = 0;

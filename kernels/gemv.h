@@ -43,6 +43,7 @@ struct GemvArgs {
     const float* bias = nullptr;    // [qDim + 2 kvDim] or null
     int qDim = 0, kvDim = 0, headDim = 0;
     bool neox = false;
+    uint64_t* trace = nullptr; // PARLEY_CUDA_TRACE slots of this launch (decode_trace.h), or null
 };
 
 // Pairs of a matrix with `rows` logical rows for each epilogue.

@@ -25,6 +25,7 @@
 // before the kernel waits for the one before it (programmatic dependent launch): weights never
 // depend on it. Measured on an H100 against 2 chunks a step with three blocks an SM: 4 chunks
 // and two blocks are faster in every precision (docs/benchmarks.md).
+#include "kernels/decode_trace.cuh"
 #include "kernels/gemv.h"
 #include "kernels/rope.cuh"
 
@@ -234,6 +235,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
     uint4* xs = gemvShared;                                               // [kParts][nChunks]
     float2* chunkInfo = reinterpret_cast<float2*>(gemvShared + kParts * nChunks); // [nChunks] (half x)
     __shared__ float scratch[32];
+    traceMark(a.trace, kTraceStart);
 
     // The grid is at most one wave: each block loads x once and its warps then walk pairs
     // blockIdx.x * warps + warp, + gridDim.x * warps, ...; a warp's steps in order are
@@ -263,6 +265,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
     const int pos = E == GemvEpilogue::Qkv ? *a.pos : 0;
     pdlWait();
     pdlLaunchDependents();
+    traceMark(a.trace, kTracePastWait);
     gemvLoadX<Format>(k, xs, chunkInfo);
 
     float acc0 = 0.f, acc1 = 0.f, ssqPart = 0.f;
@@ -352,6 +355,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
         const float s = blockSum(lane == 0 ? ssqPart : 0.f, scratch);
         if (threadIdx.x == 0) atomicAdd(a.ssqOut, s);
     }
+    traceMark(a.trace, kTraceEnd);
 }
 
 // Dynamic shared memory a GEMV over `stored` elements needs: x, and for the half formats each

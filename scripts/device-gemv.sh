@@ -19,3 +19,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/device-env.sh"
 if [ "${1:-}" = stages ]; then
   bash "$(dirname "${BASH_SOURCE[0]}")/device-profile.sh" 2>&1 | tee -a "$OUT/gemv.txt"
 fi
+# The decode step's kernels inside the graph (a bundle built with cmake -DPARLEY_CUDA_TRACE=ON).
+if [ "${1:-}" = trace ]; then
+  for p in fp16 int4; do
+    echo "== trace $p"
+    PARLEY_CUDA_TRACE=1 timeout 120 parley-bench --synthetic llama2-7b --precision $p -p 512 -n 64 --repeat 1 --ctx 2048 2>&1 |
+      grep -E "decode trace|^  |^decode  "
+  done 2>&1 | tee -a "$OUT/gemv.txt"
+fi
