@@ -48,16 +48,28 @@ void DecodeTrace::endStep(cudaStream_t stream) {
     uint64_t prevEnd = 0;
     bool any = false;
     for (size_t i = 0; i < n; ++i) {
-        uint64_t first = UINT64_MAX, firstPast = UINT64_MAX, last = 0;
+        uint64_t first = UINT64_MAX, firstPast = UINT64_MAX, lastPast = 0, last = 0;
+        std::vector<uint64_t> ends;
+        int early = 0;
         for (int b = 0; b < blocks_[i]; ++b) {
             const uint64_t* s = &host[(i * kMaxBlocks + b) * 3];
             if (s[kTraceStart]) first = std::min(first, s[kTraceStart]);
+            if (s[kTraceStart] && prevEnd && s[kTraceStart] < prevEnd) ++early;
             if (s[kTracePastWait]) firstPast = std::min(firstPast, s[kTracePastWait]);
+            if (s[kTracePastWait]) lastPast = std::max(lastPast, s[kTracePastWait]);
+            if (s[kTraceEnd]) ends.push_back(s[kTraceEnd]);
             last = std::max(last, s[kTraceEnd]);
         }
         if (first == UINT64_MAX || firstPast == UINT64_MAX || last == 0) continue;
         Stat& st = stats_[labels_[i]];
         st.runUs += (last - firstPast) / 1e3;
+        std::sort(ends.begin(), ends.end());
+        if (!ends.empty()) {
+            st.endP50Us += (double(ends[ends.size() / 2]) - double(firstPast)) / 1e3;
+            st.endP90Us += (double(ends[ends.size() * 9 / 10]) - double(firstPast)) / 1e3;
+        }
+        st.pastSpreadUs += (double(lastPast) - double(firstPast)) / 1e3;
+        st.residentEarly += early;
         if (prevEnd) {
             st.gapUs += (double(firstPast) - double(prevEnd)) / 1e3;
             st.earlyUs += (double(prevEnd) - double(first)) / 1e3;
@@ -73,15 +85,16 @@ void DecodeTrace::print() const {
     if (!enabled_ || stats_.empty()) return;
     std::fprintf(stderr,
                  "decode trace over %d steps (inside the graph; us, mean per launch):\n"
-                 "  %-14s %8s %8s %8s %6s\n",
-                 steps_, "kernel", "runs", "gap", "early", "calls");
+                 "  %-14s %8s %8s %8s %6s %8s %8s %8s %8s\n",
+                 steps_, "kernel", "runs", "gap", "early", "calls", "pastSpr", "endP50", "endP90", "resEarly");
     double total = 0;
     for (const std::string& label : order_) {
         auto it = stats_.find(label);
         if (it == stats_.end() || it->second.count == 0) continue;
         const Stat& s = it->second;
-        std::fprintf(stderr, "  %-14s %8.2f %8.2f %8.2f %6d\n", label.c_str(), s.runUs / s.count, s.gapUs / s.count,
-                     s.earlyUs / s.count, s.count);
+        std::fprintf(stderr, "  %-14s %8.2f %8.2f %8.2f %6d %8.2f %8.2f %8.2f %8.1f\n", label.c_str(), s.runUs / s.count,
+                     s.gapUs / s.count, s.earlyUs / s.count, s.count, s.pastSpreadUs / s.count, s.endP50Us / s.count,
+                     s.endP90Us / s.count, s.residentEarly / s.count);
         total += (s.runUs + s.gapUs) / std::max(1, steps_);
     }
     std::fprintf(stderr, "  runs + gaps of the traced kernels: %.1f us a step\n", total);

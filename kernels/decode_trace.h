@@ -34,7 +34,7 @@ public:
 
 private:
     struct Stat {
-        double runUs = 0, gapUs = 0, earlyUs = 0;
+        double runUs = 0, gapUs = 0, earlyUs = 0, pastSpreadUs = 0, endP50Us = 0, endP90Us = 0, residentEarly = 0;
         int count = 0;
     };
     bool enabled_ = false;
