@@ -438,40 +438,35 @@ void launchAttentionDecode(const LaunchContext& ctx, const AttentionDecodeArgs& 
     if (G > kAttnMaxGroup || a.nHead % a.nHeadKv || a.headDim % 2 || a.headDim > 256)
         throw Error("decode attention: unsupported head layout (" + std::to_string(a.nHead) + " heads, " +
                     std::to_string(a.nHeadKv) + " KV heads, head size " + std::to_string(a.headDim) + ")");
-    // q and scores, then K and V rows; the combine reuses the start for [G][nSplit] (m, l) pairs.
-    const size_t shared = std::max(size_t(G * a.headDim + G * a.chunk) * sizeof(float) +
-                                       size_t(2 * a.chunk) * attnRowHalves(a.headDim) * sizeof(__half),
-                                   size_t(G) * a.nSplit * sizeof(float2));
-    auto run = [&](auto kernel) {
+    auto run = [&](auto kernel, size_t shared) {
         if (shared > 48 * 1024)
             PARLEY_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
         launchKernel(ctx, kernel, dim3(a.nHeadKv, a.nSplit), dim3(kAttnThreads), shared, "decode attention launch", a);
     };
     if (attentionDecodeInRegisters(a.headDim, a.chunk)) {
-        const size_t rowsShared = attentionDecodeRowsShared(G, a.headDim, a.nSplit);
-        auto runRows = [&](auto kernel) {
-            if (rowsShared > 48 * 1024)
-                PARLEY_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(rowsShared)));
-            launchKernel(ctx, kernel, dim3(a.nHeadKv, a.nSplit), dim3(kAttnThreads), rowsShared, "decode attention launch", a);
-        };
+        const size_t shared = attentionDecodeRowsShared(G, a.headDim, a.nSplit);
         if (a.headDim == 128) {
-            if (G == 1) runRows(attentionDecodeRowsKernel<128, 1>);
-            else if (G <= 4) runRows(attentionDecodeRowsKernel<128, 4>);
-            else runRows(attentionDecodeRowsKernel<128, kAttnMaxGroup>);
+            if (G == 1) run(attentionDecodeRowsKernel<128, 1>, shared);
+            else if (G <= 4) run(attentionDecodeRowsKernel<128, 4>, shared);
+            else run(attentionDecodeRowsKernel<128, kAttnMaxGroup>, shared);
         } else {
-            if (G == 1) runRows(attentionDecodeRowsKernel<64, 1>);
-            else if (G <= 4) runRows(attentionDecodeRowsKernel<64, 4>);
-            else runRows(attentionDecodeRowsKernel<64, kAttnMaxGroup>);
+            if (G == 1) run(attentionDecodeRowsKernel<64, 1>, shared);
+            else if (G <= 4) run(attentionDecodeRowsKernel<64, 4>, shared);
+            else run(attentionDecodeRowsKernel<64, kAttnMaxGroup>, shared);
         }
         return;
     }
+    // q and scores, then K and V rows; the combine reuses the start for [G][nSplit] (m, l) pairs.
+    const size_t shared = std::max(size_t(G * a.headDim + G * a.chunk) * sizeof(float) +
+                                       size_t(2 * a.chunk) * attnRowHalves(a.headDim) * sizeof(__half),
+                                   size_t(G) * a.nSplit * sizeof(float2));
     // cp.async copies 4, 8 or 16 bytes: the narrowest width a head of an odd number of pairs
     // allows is 2 halves.
-    if (a.headDim == 128) run(attentionDecodeKernel<8, 128>);
-    else if (a.headDim == 64) run(attentionDecodeKernel<8, 64>);
-    else if (a.headDim % 8 == 0) run(attentionDecodeKernel<8, 0>);
-    else if (a.headDim % 4 == 0) run(attentionDecodeKernel<4, 0>);
-    else run(attentionDecodeKernel<2, 0>);
+    if (a.headDim == 128) run(attentionDecodeKernel<8, 128>, shared);
+    else if (a.headDim == 64) run(attentionDecodeKernel<8, 64>, shared);
+    else if (a.headDim % 8 == 0) run(attentionDecodeKernel<8, 0>, shared);
+    else if (a.headDim % 4 == 0) run(attentionDecodeKernel<4, 0>, shared);
+    else run(attentionDecodeKernel<2, 0>, shared);
 }
 
 } // namespace parley::cuda

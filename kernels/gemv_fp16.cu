@@ -8,7 +8,6 @@ namespace parley::cuda {
 struct FormatFp16 {
     using XType = float;
     static constexpr int kElems = 8;
-    static constexpr int kXLimitLog2 = 0; // (x stays float)
     static constexpr bool kNeedsChunkSums = false;
     struct XChunk {
         uint4 part[2]; // x[0..3], x[4..7] as floats

@@ -248,19 +248,21 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
             index += pairStride;
         }
     };
+    // Buffer X takes (indexX, stepX): its pair (the other buffer's when they share one) and its
+    // step's loads, when there is such a pair.
+    auto load = [&](GemvPair& pairX, int indexX, int stepX, GemvStep<Format, U>& bufX, const GemvPair& pairY,
+                    int indexY) {
+        if (indexX >= a.pairCount) return;
+        pairX = indexX == indexY ? pairY : gemvPairAt<Format, E>(k, indexX);
+        gemvLoadStep<Format, U>(k, pairX, stepX * 32 * U + lane, bufX);
+    };
     int indexA = blockIdx.x * kGemvWarps + warp, stepA = 0;
     int indexB = indexA, stepB = 0;
     stepAfter(indexB, stepB);
     GemvPair pairA{}, pairB{};
     GemvStep<Format, U> bufA, bufB;
-    if (indexA < a.pairCount) {
-        pairA = gemvPairAt<Format, E>(k, indexA);
-        gemvLoadStep<Format, U>(k, pairA, lane, bufA);
-    }
-    if (indexB < a.pairCount) {
-        pairB = indexB == indexA ? pairA : gemvPairAt<Format, E>(k, indexB);
-        gemvLoadStep<Format, U>(k, pairB, stepB * 32 * U + lane, bufB);
-    }
+    load(pairA, indexA, stepA, bufA, pairB, -1);
+    load(pairB, indexB, stepB, bufB, pairA, indexA);
     // (The position is written by the host before the decode graph starts.)
     const int pos = E == GemvEpilogue::Qkv ? *a.pos : 0;
     pdlWait();
@@ -341,10 +343,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
         indexX = indexY;
         stepX = stepY;
         stepAfter(indexX, stepX);
-        if (indexX < a.pairCount) {
-            pairX = indexX == indexY ? pairY : gemvPairAt<Format, E>(k, indexX);
-            gemvLoadStep<Format, U>(k, pairX, stepX * 32 * U + lane, bufX);
-        }
+        load(pairX, indexX, stepX, bufX, pairY, indexY);
     };
     while (indexA < a.pairCount) {
         turn(pairA, indexA, stepA, bufA, pairB, indexB, stepB);
