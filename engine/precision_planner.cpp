@@ -51,8 +51,8 @@ GpuMemoryEstimate estimateGpuMemory(const PrecisionPlanInput& in, Precision p) {
     e.kvCacheBytes = uint64_t(c.kvBytesPerToken()) * uint64_t(std::max(0, in.contextLength));
     // Prefill chunk buffers (up to 512 tokens), logits rows, cuBLAS workspace, for quantized
     // weights the dequantization scratch (two slabs of 48 MiB), and the decode attention's
-    // partial results (chunks of at least 32 positions, at most 128 for heads up to 128:
-    // kernels/attention_decode.cu; counted at the smallest chunk, an upper bound).
+    // partial results (chunks of at least 32 positions: kernels/attention_decode.cu; counted at
+    // the smallest chunk, an upper bound).
     const uint64_t P = uint64_t(std::min(512, std::max(1, in.contextLength)));
     const uint64_t splits = uint64_t(std::max(1, in.contextLength) + 31) / 32;
     e.workspaceBytes = P * uint64_t(d * 4 + d * 2 + std::max(q + 2 * kv, 2 * ff) * 2 + q * 2 + std::max(q, ff) * 2 + 4) +

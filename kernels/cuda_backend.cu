@@ -572,8 +572,10 @@ private:
         void* ws = dev(workspaceBytes, "cuBLAS workspace");
         const cublasStatus_t s = cublasSetWorkspace(cublas_, ws, workspaceBytes);
         if (s != CUBLAS_STATUS_SUCCESS) throwCublasError(s, "cublasSetWorkspace");
-        trace_.init(cfg_.nLayer * int(3 + std::max<size_t>(1, layers_.empty() ? 1 : layers_[0].qkv.size()) +
-                                      std::max<size_t>(1, layers_.empty() ? 1 : layers_[0].gateUp.size())) + 2);
+        // Traced launches a step: per layer each QKV part, attention, O, gate/up (fused) and down;
+        // then the output projection.
+        const int qkvParts = layers_.empty() ? 1 : int(layers_[0].qkv.size());
+        trace_.init(cfg_.nLayer * (qkvParts + 4) + 1);
         loaded_ = true;
     }
 

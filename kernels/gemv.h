@@ -61,5 +61,4 @@ inline void launchGemv(const LaunchContext& ctx, const DeviceMatrix& m, GemvEpil
     }
 }
 
-
 } // namespace parley::cuda
