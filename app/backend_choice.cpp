@@ -2,6 +2,7 @@
 
 #include "engine/backend.h"
 #include "engine/error.h"
+#include "engine/kv_cache_format.h"
 #include "engine/model.h"
 
 #if __has_include("engine/backend_registry.h") && __has_include("engine/precision_planner.h")
@@ -35,6 +36,8 @@ BackendChoice chooseBackend(const ModelSettings& settings, const parley::Model& 
     BackendChoice choice;
     const std::optional<parley::Precision> requested = precisionFromName(settings.precision);
     const bool wantsGpu = settings.backend.startsWith("gpu");
+    const parley::KvCacheType kvCache =
+        parley::parseKvCacheType(settings.kvCache.toStdString()).value_or(parley::KvCacheType::FP16);
     const QString precisionWhy = requested ? QStringLiteral("%1 chosen in Settings").arg(parley::precisionName(*requested))
                                            : QStringLiteral("the file's own precision");
     (void)header;
@@ -56,11 +59,13 @@ BackendChoice chooseBackend(const ModelSettings& settings, const parley::Model& 
             in.contextLength = contextLength;
             in.freeBytes = gpu->freeBytes;
             in.requested = requested;
+            in.kvCache = kvCache;
             const parley::PrecisionPlan plan = parley::planPrecision(in);
             if (plan.fits) {
                 parley::BackendOptions options;
                 options.cudaDevice = device;
                 options.cpuThreads = settings.cpuThreads;
+                options.kvCache = kvCache;
                 choice.backend = parley::makeBackend("cuda", options); // throws with the reason when CUDA cannot start
                 choice.precision = plan.precision;
                 choice.reason = QString::fromStdString(plan.reason) +
@@ -76,7 +81,7 @@ BackendChoice chooseBackend(const ModelSettings& settings, const parley::Model& 
     if (wantsGpu)
         throw parley::Error(("the backend '" + settings.backend + "' is not available: this Parley was built without CUDA")
                                 .toStdString());
-    choice.backend = parley::makeCpuBackend(settings.cpuThreads);
+    choice.backend = parley::makeCpuBackend(settings.cpuThreads, kvCache);
     choice.precision = requested;
     choice.reason = precisionWhy + "; " + cpuWhy;
     return choice;

@@ -43,6 +43,8 @@ ModelSettings Settings::model() const {
     if (m.backend != "auto" && m.backend != "cpu" && !m.backend.startsWith("gpu")) m.backend = d.backend;
     m.contextLength = qBound(128, settings_->value("model/contextLength", d.contextLength).toInt(), 1 << 20);
     m.cpuThreads = qBound(0, settings_->value("model/cpuThreads", d.cpuThreads).toInt(), 1024);
+    m.kvCache = settings_->value("model/kvCache", d.kvCache).toString();
+    if (m.kvCache != "fp16" && m.kvCache != "int8") m.kvCache = d.kvCache;
     return m;
 }
 
@@ -51,6 +53,7 @@ void Settings::setModel(const ModelSettings& m) {
     settings_->setValue("model/backend", m.backend);
     settings_->setValue("model/contextLength", m.contextLength);
     settings_->setValue("model/cpuThreads", m.cpuThreads);
+    settings_->setValue("model/kvCache", m.kvCache);
 }
 
 QString Settings::lastModelPath() const { return settings_->value("model/lastPath").toString(); }

@@ -3,6 +3,7 @@
 // the CUDA backend in kernels/. The engine owns tokenizing, sampling and the session; a backend
 // owns the weights in its own memory and the KV cache, and runs the forward pass.
 #include "engine/error.h"
+#include "engine/kv_cache_format.h"
 #include "engine/model_config.h"
 #include "engine/sampler.h"
 #include "engine/weights.h"
@@ -48,6 +49,9 @@ public:
     virtual uint64_t weightBytesPerToken() const { return 0; }
 };
 
-std::unique_ptr<Backend> makeCpuBackend(int threads); // threads <= 0: one per core
+// threads <= 0: one per core. kvCache INT8: the cache stays FP16 in memory, but every K/V head
+// vector is rounded through the 8-bit format as it is written (engine/kv_cache_format.h), so
+// that the CPU attends over the values the GPU's 8-bit cache holds.
+std::unique_ptr<Backend> makeCpuBackend(int threads, KvCacheType kvCache = KvCacheType::FP16);
 
 } // namespace parley

@@ -134,7 +134,7 @@ GemvTiming benchmarkGpuGemv(int device, Precision precision, int groupSize, int6
 }
 
 std::unique_ptr<Backend> makeBackend(const std::string& kind, const BackendOptions& options, std::string* notice) {
-    if (kind == "cpu") return makeCpuBackend(options.cpuThreads);
+    if (kind == "cpu") return makeCpuBackend(options.cpuThreads, options.kvCache);
     if (kind != "cuda" && kind != "auto")
         throw Error("unknown backend '" + kind + "' (expected auto, cpu or cuda)");
     std::string why;
@@ -148,6 +148,7 @@ std::unique_ptr<Backend> makeBackend(const std::string& kind, const BackendOptio
         o.int8GroupSize = options.int8GroupSize;
         o.int4GroupSize = options.int4GroupSize;
         o.embeddingsOnHost = options.embeddingsOnHost ? 1 : 0;
+        o.kvCacheInt8 = options.kvCache == KvCacheType::INT8 ? 1 : 0;
         char err[512] = {0};
         void* b = lib.create(&o, err, sizeof(err));
         if (b) return std::unique_ptr<Backend>(static_cast<Backend*>(b));
@@ -157,7 +158,7 @@ std::unique_ptr<Backend> makeBackend(const std::string& kind, const BackendOptio
     }
     if (kind == "cuda") throw Error("CUDA backend unavailable: " + why);
     if (notice) *notice = "CUDA backend unavailable (" + why + "); using the CPU";
-    return makeCpuBackend(options.cpuThreads);
+    return makeCpuBackend(options.cpuThreads, options.kvCache);
 }
 
 } // namespace parley

@@ -5,6 +5,7 @@
 // driver, a GPU or the CUDA libraries runs on the CPU. "auto" tries CUDA and, on any failure at
 // start, says why once and uses the CPU.
 #include "engine/backend.h"
+#include "engine/kv_cache_format.h"
 
 #include <cstdint>
 #include <memory>
@@ -24,6 +25,9 @@ struct BackendOptions {
     bool usePdl = true;                      // programmatic dependent launch in the decode graph
     bool useGraphs = true;                   // the decode step as a CUDA graph
     bool embeddingsOnHost = true;            // an untied embedding table stays in pinned host memory
+    // The K/V cache's element type (engine/kv_cache_format.h). The CUDA backend refuses INT8 at
+    // load for head sizes other than 64 and 128; the CPU backend emulates its rounding.
+    KvCacheType kvCache = KvCacheType::FP16;
 };
 
 struct GpuDevice {

@@ -1,6 +1,7 @@
 // The CPU backend: the LLaMA forward pass (Touvron et al. 2023; Meta's reference model.py) for
 // a batch of tokens at once, FP32 activations, weights in the engine's FP16/INT8/INT4 formats
-// multiplied through parley::matmul, and an FP16 K/V cache.
+// multiplied through parley::matmul, and an FP16 K/V cache (optionally rounded through the
+// 8-bit K/V format, engine/kv_cache_format.h, to attend over what the GPU's 8-bit cache holds).
 //
 // Prefill runs all prompt tokens through each layer together: every projection is one
 // matrix-matrix product over [n][features] activations, so each weight row is read once per
@@ -12,7 +13,8 @@
 //     h = RMSNorm(x) * attnNorm
 //     q, k, v = h Wq^T (+bq), h Wk^T (+bk), h Wv^T (+bv)
 //     rotate q and k by their positions (RoPE, Su et al. 2021)
-//     append k, v to the cache (as FP16)
+//     append k, v to the cache (as FP16; with the 8-bit K/V option each head vector rounded
+//     through that format)
 //     each query head attends causally over the cached keys of its KV group (GQA, Ainslie et al. 2023)
 //     x += attention output Wo^T
 //     h = RMSNorm(x) * ffnNorm
@@ -21,6 +23,7 @@
 #include "engine/backend.h"
 #include "engine/cpu_matmul.h"
 #include "engine/error.h"
+#include "engine/kv_cache_format.h"
 #include "engine/model.h"
 #include "engine/thread_pool.h"
 
@@ -68,6 +71,25 @@ inline void toHalf(const float* src, uint16_t* dst, int n) {
         _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
 #endif
     for (; i < n; ++i) dst[i] = floatToHalf(src[i]);
+}
+
+// The 8-bit K/V option on the CPU: each of the nHeads head vectors of `head` halfs, just written
+// to the FP16 cache, is replaced by the value the 8-bit cache would give back, half(q_i * scale)
+// (engine/kv_cache_format.h). Storage stays FP16: the CPU saves no memory, it only rounds as the
+// GPU does, so that both backends attend over the same values (the GPU tests compare their
+// logits at 1e-2) and the CPU shows what the option does to a model's answers. Keeping halves
+// costs one more rounding than the GPU's float(q_i) * scale: |q_i * scale| <= amax, so at most
+// amax * 2^-11, a sixteenth of the format's own step (scale = amax / 127).
+void roundThroughInt8(uint16_t* cache, int nHeads, int headDim) {
+    std::vector<float> x(static_cast<size_t>(headDim));
+    std::vector<int8_t> q(static_cast<size_t>(headDim));
+    for (int hd = 0; hd < nHeads; ++hd) {
+        uint16_t* head = cache + size_t(hd) * headDim;
+        for (int i = 0; i < headDim; ++i) x[i] = halfToFloat(head[i]);
+        const float scale = quantizeKvHead(x.data(), headDim, q.data());
+        for (int i = 0; i < headDim; ++i) x[i] = float(q[i]) * scale;
+        toHalf(x.data(), head, headDim);
+    }
 }
 
 // sum_i q[i] * k[i] with k in FP16.
@@ -188,10 +210,12 @@ const char* simdName() {
 
 class CpuBackend : public Backend {
 public:
-    explicit CpuBackend(int threads) : pool_(threads) {}
+    CpuBackend(int threads, KvCacheType kvCache) : pool_(threads), kvCache_(kvCache) {}
 
+    // "cpu (2 threads, AVX2)"; "cpu (2 threads, AVX2, 8-bit K/V)" with the 8-bit K/V option.
     std::string name() const override {
-        return "cpu (" + std::to_string(pool_.size()) + " threads, " + simdName() + ")";
+        return "cpu (" + std::to_string(pool_.size()) + " threads, " + simdName() +
+               (kvCache_ == KvCacheType::INT8 ? ", 8-bit K/V)" : ")");
     }
 
     // The CPU's memory is where the model's weights already are: the backend reads them in
@@ -229,6 +253,7 @@ private:
     uint16_t* valuesAt(int layer, int pos) { return valueCache_.data() + (size_t(layer) * maxContext_ + pos) * config_.kvDim(); }
 
     ThreadPool pool_;
+    KvCacheType kvCache_; // INT8: K/V rounded through the 8-bit format as written (FP16 storage)
     ModelConfig config_;
     const ModelWeights* weights_ = nullptr;
     int maxContext_ = 0;
@@ -295,6 +320,10 @@ void CpuBackend::forward(const int32_t* tokens, int n, int startPos, bool allLog
             for (int hd = 0; hd < c.nHeadKv; ++hd) rotate(&k[size_t(i) * KV + hd * D], cs, sn, D, c.ropeNeox);
             toHalf(&k[size_t(i) * KV], keysAt(l, startPos + i), KV);
             toHalf(&v[size_t(i) * KV], valuesAt(l, startPos + i), KV);
+            if (kvCache_ == KvCacheType::INT8) {
+                roundThroughInt8(keysAt(l, startPos + i), c.nHeadKv, D);
+                roundThroughInt8(valuesAt(l, startPos + i), c.nHeadKv, D);
+            }
         }
 
         // Causal attention: token i (position startPos + i) sees positions 0 .. startPos + i.
@@ -331,6 +360,8 @@ void CpuBackend::forward(const int32_t* tokens, int n, int startPos, bool allLog
 
 } // namespace
 
-std::unique_ptr<Backend> makeCpuBackend(int threads) { return std::make_unique<CpuBackend>(threads); }
+std::unique_ptr<Backend> makeCpuBackend(int threads, KvCacheType kvCache) {
+    return std::make_unique<CpuBackend>(threads, kvCache);
+}
 
 } // namespace parley

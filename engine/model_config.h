@@ -39,7 +39,8 @@ struct ModelConfig {
 
     int qDim() const { return nHead * headDim; }
     int kvDim() const { return nHeadKv * headDim; }
-    // Bytes of FP16 K and V cache per token of context.
+    // Bytes of FP16 K and V cache per token of context (kvCacheBytesPerToken in
+    // engine/kv_cache_format.h also knows the 8-bit cache).
     int64_t kvBytesPerToken() const { return int64_t(2) * nLayer * kvDim() * 2; }
 };
 

@@ -48,7 +48,7 @@ GpuMemoryEstimate estimateGpuMemory(const PrecisionPlanInput& in, Precision p) {
     const uint64_t output = matrixBytes(V, d, outP, g8, g4);
     e.weightBytes = uint64_t(L) * perLayer + output + uint64_t(d) * 4;
     if (!c.tiedEmbeddings && in.untiedEmbeddingOnGpu) e.weightBytes += output;
-    e.kvCacheBytes = uint64_t(c.kvBytesPerToken()) * uint64_t(std::max(0, in.contextLength));
+    e.kvCacheBytes = uint64_t(kvCacheBytesPerToken(c, in.kvCache)) * uint64_t(std::max(0, in.contextLength));
     // Prefill chunk buffers (up to 512 tokens), logits rows, cuBLAS workspace, for quantized
     // weights the dequantization scratch (two slabs of 48 MiB), and the decode attention's
     // partial results (chunks of at least 32 positions: kernels/attention_decode.cu; counted at
@@ -69,9 +69,11 @@ PrecisionPlan planPrecision(const PrecisionPlanInput& in) {
     // Precision enumerators run FP16 < INT8 < INT4 from most to fewest bits: "not above the file"
     // means an enumerator value at least the file's.
     auto atMostFile = [&](Precision p) { return int(p) >= int(in.filePrecision); };
+    // The 8-bit K/V cache changes what fits, so a sentence that counted it says so.
+    const std::string kvNote = in.kvCache == KvCacheType::INT8 ? ", with an 8-bit K/V cache" : "";
     auto sentence = [&](Precision p, const GpuMemoryEstimate& e) {
         return std::string(precisionLabel(p)) + " — needs " + formatGigabytes(e.total()) + ", " +
-               formatGigabytes(in.freeBytes) + " free";
+               formatGigabytes(in.freeBytes) + " free" + kvNote;
     };
     if (in.requested) {
         Precision p = *in.requested;
@@ -85,7 +87,8 @@ PrecisionPlan planPrecision(const PrecisionPlanInput& in) {
         plan.fits = plan.memory.total() <= in.freeBytes;
         plan.reason = plan.fits ? sentence(p, plan.memory) + note
                                 : std::string(precisionLabel(p)) + " does not fit — needs " +
-                                      formatGigabytes(plan.memory.total()) + ", " + formatGigabytes(in.freeBytes) + " free" + note;
+                                      formatGigabytes(plan.memory.total()) + ", " + formatGigabytes(in.freeBytes) + " free" + kvNote +
+                                      note;
         return plan;
     }
     for (Precision p : {Precision::FP16, Precision::INT8, Precision::INT4}) {
@@ -103,7 +106,7 @@ PrecisionPlan planPrecision(const PrecisionPlanInput& in) {
     plan.precision = Precision::INT4;
     plan.memory = estimateGpuMemory(in, Precision::INT4);
     plan.reason = "Does not fit — INT4 needs " + formatGigabytes(plan.memory.total()) + ", " +
-                  formatGigabytes(in.freeBytes) + " free";
+                  formatGigabytes(in.freeBytes) + " free" + kvNote;
     return plan;
 }
 

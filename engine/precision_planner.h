@@ -1,9 +1,11 @@
 #pragma once
 // The precision planner (DESIGN.md §3): free GPU memory minus a reserve must hold the weights at
-// the chosen precision, the FP16 KV cache for the context, and the backend's workspace. The
-// highest of FP16 -> INT8 -> INT4 that fits wins, never above the file's own precision (a Q4
-// file stays INT4). The user may ask for one; the plan says whether it fits. Pure arithmetic: no
-// CUDA here — free memory comes from the VRAM probe (backend_registry.h).
+// the chosen precision, the KV cache for the context (FP16, or 8-bit where asked:
+// engine/kv_cache_format.h), and the backend's workspace. The highest of FP16 -> INT8 -> INT4
+// that fits wins, never above the file's own precision (a Q4 file stays INT4). The user may ask
+// for one; the plan says whether it fits. Pure arithmetic: no CUDA here — free memory comes from
+// the VRAM probe (backend_registry.h).
+#include "engine/kv_cache_format.h"
 #include "engine/model_config.h"
 #include "engine/weights.h"
 
@@ -25,6 +27,9 @@ struct PrecisionPlanInput {
     // a tied one is the output projection and lives on the GPU either way.
     bool untiedEmbeddingOnGpu = false;
     uint64_t reserveBytes = uint64_t(256) << 20; // cuBLAS, kernels, fragmentation
+    // The K/V cache's element type: 8 bits take about half the bytes of FP16, which can let a
+    // higher weight precision fit. The plan's reason says so when INT8.
+    KvCacheType kvCache = KvCacheType::FP16;
 };
 
 struct GpuMemoryEstimate {
@@ -40,7 +45,8 @@ struct PrecisionPlan {
     Precision precision = Precision::INT4;
     GpuMemoryEstimate memory;   // for the chosen precision
     uint64_t freeBytes = 0;
-    std::string reason;         // "INT4 — needs 4.6 GB, 7.1 GB free"
+    std::string reason;         // "INT4 — needs 4.6 GB, 7.1 GB free" (", with an 8-bit K/V cache"
+                                // after "free" when the input asks for it)
 };
 
 // What the CUDA backend will take for this model at precision p (the token embedding and output

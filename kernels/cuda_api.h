@@ -11,7 +11,7 @@
 extern "C" {
 #endif
 
-#define PARLEY_CUDA_ABI_VERSION 1
+#define PARLEY_CUDA_ABI_VERSION 2
 
 // Every entry point that can fail returns 0 on success, or nonzero with a one-line message in
 // err (errLen bytes, always terminated).
@@ -34,6 +34,8 @@ typedef struct ParleyCudaOptions {
     int int8GroupSize;       // for quantizeTo / synthetic weights
     int int4GroupSize;
     int embeddingsOnHost;    // 1: an untied token embedding table stays in pinned host memory
+    int kvCacheInt8;         // 1: the K/V cache holds 8-bit values with a scale per position and
+                             // KV head (engine/kv_cache_format.h); 0: FP16
 } ParleyCudaOptions;
 
 typedef int (*ParleyCudaAbiVersionFn)(void);
@@ -93,6 +95,23 @@ int parley_cuda_test_attention_decode(int nHead, int nHeadKv, int headDim, int l
 int parley_cuda_test_attention_prefill(int nHead, int nHeadKv, int headDim, int startPos, int n,
                                        const float* q, const float* k, const float* v, float* out,
                                        char* err, int errLen);
+// The same three with the 8-bit cache (kernels/kv_cache.cuh; format in engine/kv_cache_format.h):
+// k8/v8 [positions][kvDim] int8, kScale/vScale [positions][nHeadKv].
+// Rope: k8/v8 and the scales of the n new positions come back.
+int parley_cuda_test_rope_int8(int n, int startPos, int nHead, int nHeadKv, int headDim, int neox,
+                               const float* invFreq, const float* qkv, float* q, int8_t* k8, float* kScale,
+                               int8_t* v8, float* vScale, char* err, int errLen);
+// Decode: rows 0..length-2 are given; the new token's K and V come as floats kNew/vNew [kvDim]
+// (rounded to half on the way in), and the row the kernel quantizes from them comes back in
+// row length-1 of k8, kScale, v8, vScale.
+int parley_cuda_test_attention_decode_int8(int nHead, int nHeadKv, int headDim, int length, int maxContext,
+                                           const float* q, int8_t* k8, float* kScale, int8_t* v8, float* vScale,
+                                           const float* kNew, const float* vNew, float* out, char* err, int errLen);
+// Prefill: rows 0..startPos+n-1 are given.
+int parley_cuda_test_attention_prefill_int8(int nHead, int nHeadKv, int headDim, int startPos, int n,
+                                            const float* q, const int8_t* k8, const float* kScale,
+                                            const int8_t* v8, const float* vScale, float* out, char* err,
+                                            int errLen);
 // Sampling over logits [vocab]: returns the chosen id in *token. uniform in [0, 1).
 int parley_cuda_test_sample(int vocab, const float* logits, float temperature, int topK, float topP,
                             float minP, float repeatPenalty, const int32_t* history, int historyCount,

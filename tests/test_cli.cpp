@@ -1,6 +1,7 @@
 // parley-cli as a user runs it: every subcommand's --help, one-line errors with a non-zero exit,
 // tokenize equal to the Hugging Face goldens, generate (text and --json) on the default model,
-// chat over stdin, info and perplexity.
+// chat over stdin, info and perplexity; --kv-cache in parley-cli and parley-bench (a misspelling
+// named at once, int8 reaching the backend and the JSON).
 #include "support.h"
 
 #include <QJsonArray>
@@ -19,9 +20,9 @@ struct Run {
     QString err;
 };
 
-Run runCli(const QStringList& args, const QByteArray& stdinData = {}) {
+Run runTool(const char* tool, const QStringList& args, const QByteArray& stdinData = {}) {
     QProcess p;
-    p.start(QString::fromStdString(envPath("PARLEY_BIN_DIR", "parley-cli")), args);
+    p.start(QString::fromStdString(envPath("PARLEY_BIN_DIR", tool)), args);
     if (!p.waitForStarted()) return {};
     if (!stdinData.isEmpty()) p.write(stdinData);
     p.closeWriteChannel();
@@ -29,6 +30,8 @@ Run runCli(const QStringList& args, const QByteArray& stdinData = {}) {
     return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, QString::fromUtf8(p.readAllStandardOutput()),
             QString::fromUtf8(p.readAllStandardError())};
 }
+
+Run runCli(const QStringList& args, const QByteArray& stdinData = {}) { return runTool("parley-cli", args, stdinData); }
 
 QString model() { return QString::fromStdString(defaultModelPath()); }
 
@@ -57,6 +60,7 @@ private slots:
             {"tokenize", "-m", "/nonexistent/tokenizer.json", "text"},
             {"generate", "--temp"},
             {"generate", "-m", "x.gguf", "-p", "hi", "--precision", "int3"},
+            {"generate", "-m", "x.gguf", "-p", "hi", "--kv-cache", "bogus"},
             {"info", "-m", QString::fromStdString(envPath("PARLEY_TEST_DATA", "text/README.md"))},
         };
         for (const QStringList& args : bad) {
@@ -66,6 +70,47 @@ private slots:
             QVERIFY2(!e.isEmpty() && !e.contains('\n'), qPrintable(args.join(' ') + " -> " + r.err));
             QVERIFY2(e.startsWith("parley-cli: "), qPrintable(e));
         }
+    }
+
+    void kvCacheFlagIsCheckedFirst() {
+        // Before the model is read: the error is about the flag, not the missing file.
+        for (const char* command : {"generate", "chat", "perplexity"}) {
+            QStringList args = {command, "-m", "/nonexistent/model.gguf", "--kv-cache", "bogus"};
+            if (QString(command) == "generate") args << "-p" << "hi";
+            if (QString(command) == "perplexity") args << "-f" << QString::fromStdString(envPath("PARLEY_TEST_DATA", "text/README.md"));
+            const Run r = runCli(args);
+            QCOMPARE(r.exitCode, 1);
+            QCOMPARE(r.err, QString("parley-cli: --kv-cache must be fp16 or int8, not 'bogus'\n"));
+        }
+        const Run bench = runTool("parley-bench", {"--synthetic", "smollm2-135m", "--kv-cache", "bogus"});
+        QCOMPARE(bench.exitCode, 1);
+        QCOMPARE(bench.err, QString("parley-bench: --kv-cache must be fp16 or int8, not 'bogus'\n"));
+        QVERIFY(runTool("parley-bench", {"--help"}).out.contains("--kv-cache fp16|int8"));
+        QVERIFY(runCli({"generate", "--help"}).out.contains("--kv-cache fp16|int8"));
+    }
+
+    void int8KvCacheReachesTheBackend() {
+        // parley-bench on a tiny model on the CPU: the backend says it rounds through 8 bits, and
+        // the JSON carries the choice.
+        const std::string tiny = envPath("PARLEY_TEST_MODELS", "llama-gqa-f32.gguf");
+        if (tiny.empty() || !fileExists(tiny)) QSKIP("no test models (the make_tiny_models fixture writes them)");
+        for (const char* kv : {"fp16", "int8"}) {
+            const Run r = runTool("parley-bench", {"-m", QString::fromStdString(tiny), "--backend", "cpu", "-p", "8", "-n", "4",
+                                                   "--repeat", "1", "--kv-cache", kv, "--json"});
+            QCOMPARE(r.exitCode, 0);
+            const QJsonObject o = QJsonDocument::fromJson(r.out.toUtf8()).object();
+            QCOMPARE(o["kv_cache"].toString(), QString(kv));
+            QCOMPARE(o["backend"].toString().contains("8-bit K/V"), QString(kv) == "int8");
+        }
+        // parley-cli generate: the same greedy answer with the 8-bit cache on the default model.
+        if (model().isEmpty()) QSKIP("default model not installed (scripts/setup.sh fetches it)");
+        const Run r = runCli({"generate", "-m", model(), "-p", "The capital of France is", "-n", "8", "--temp", "0",
+                              "--backend", "cpu", "--kv-cache", "int8", "--json"});
+        QCOMPARE(r.exitCode, 0);
+        const QJsonObject o = QJsonDocument::fromJson(r.out.toUtf8()).object();
+        QCOMPARE(o["kv_cache"].toString(), QString("int8"));
+        QVERIFY2(o["backend"].toString().contains("8-bit K/V"), qPrintable(r.out));
+        QVERIFY2(o["text"].toString().contains("Paris"), qPrintable(r.out));
     }
 
     void infoDescribesTheDefaultModel() {

@@ -3,8 +3,9 @@
 //   - the default model (SmolLM2-135M-Instruct Q4_1): teacher-forced logits over 320 tokens of
 //     tests/data/text and greedy 64-token continuations of 5 prompts, against goldens the
 //     reference wrote (tests/data/goldens; CI does not need the reference);
-//   - every tiny model (GQA, MQA, tied, Q8_0/Q4_0/Q4_1/F16/F32, odd sizes, qwen2 with QKV bias,
-//     linear and Llama-3 rope scaling, Hugging Face folders), against the reference run now;
+//   - every tiny model (GQA, MQA, tied, Q8_0/Q4_0/Q4_1/F16/F32, odd sizes, head size 128, qwen2
+//     with QKV bias, linear and Llama-3 rope scaling, Hugging Face folders), against the
+//     reference run now;
 //   - decode token by token equals prefill; thread counts agree; a full context throws.
 #include "engine/backend.h"
 #include "engine/error.h"
@@ -114,7 +115,7 @@ TeacherForced teacherForcedAgainstGolden(const std::string& path, const ModelOpt
 
 const char* kTinyModels[] = {"llama-gqa-f32.gguf", "llama-tied-q8_0.gguf", "llama-q4_0.gguf",
                              "llama-q4_1-rope-llama3.gguf", "llama-f16-odd-spm.gguf", "qwen2-bias.gguf",
-                             "hf-llama", "hf-llama.gguf", "hf-qwen2"};
+                             "hf-llama", "hf-llama.gguf", "hf-qwen2", "llama-hd128-f16.gguf"};
 
 } // namespace
 

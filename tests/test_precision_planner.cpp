@@ -1,6 +1,7 @@
 // Precision planner (DESIGN.md §3): which precision LLaMA-2 7B and 13B get on GPUs with 6, 8,
 // 12, 16, 24 and 80 GB free at their 4096-token context, that a Q4 file is never "upgraded",
-// that a user's choice is honoured or refused with the numbers, and the sentence the UI shows.
+// that a user's choice is honoured or refused with the numbers, and the sentence the UI shows;
+// the 8-bit K/V cache (engine/kv_cache_format.h) halves the cache and can lift the precision.
 #include "engine/precision_planner.h"
 
 #include <QRegularExpression>
@@ -154,6 +155,49 @@ private slots:
         QVERIFY(!plan.fits);
         QCOMPARE(plan.precision, Precision::FP16);
         QVERIFY2(plan.reason.find("FP16 does not fit — needs") == 0, plan.reason.c_str());
+    }
+
+    void int8KvCacheTakesAboutHalf() {
+        PrecisionPlanInput in = input(llama2_7b(), 80 * GiB);
+        in.contextLength = 2048;
+        const uint64_t fp16 = estimateGpuMemory(in, Precision::INT4).kvCacheBytes;
+        in.kvCache = KvCacheType::INT8;
+        const uint64_t int8 = estimateGpuMemory(in, Precision::INT4).kvCacheBytes;
+        // K and V, 32 layers, 2048 positions: 4096 values of 2 bytes, or of 1 byte plus a float
+        // scale for each of the 32 heads.
+        QCOMPARE(fp16, uint64_t(1073741824));
+        QCOMPARE(int8, uint64_t(2) * 32 * 2048 * (4096 + 32 * 4));
+        QVERIFY(double(int8) / double(fp16) > 0.5 && double(int8) / double(fp16) < 0.52);
+        QCOMPARE(kvCacheBytesPerToken(llama2_7b(), KvCacheType::FP16), llama2_7b().kvBytesPerToken());
+        // Only the cache changes.
+        PrecisionPlanInput fp16In = in;
+        fp16In.kvCache = KvCacheType::FP16;
+        QCOMPARE(estimateGpuMemory(in, Precision::INT4).weightBytes, estimateGpuMemory(fp16In, Precision::INT4).weightBytes);
+        QCOMPARE(estimateGpuMemory(in, Precision::INT4).total() + (fp16 - int8), estimateGpuMemory(fp16In, Precision::INT4).total());
+    }
+
+    void int8KvCacheLetsAHigherPrecisionFit() {
+        // LLaMA-2 7B at 4096 positions with 9.0 GB free: INT8 weights need about 9.6 GB with the
+        // FP16 cache (2.1 GB of it) but 8.6 GB with the 8-bit one (1.1 GB).
+        PrecisionPlanInput in = input(llama2_7b(), uint64_t(9e9));
+        const PrecisionPlan withFp16Kv = planPrecision(in);
+        QVERIFY(withFp16Kv.fits);
+        QCOMPARE(withFp16Kv.precision, Precision::INT4);
+        QVERIFY2(withFp16Kv.reason.find("K/V") == std::string::npos, withFp16Kv.reason.c_str());
+        in.kvCache = KvCacheType::INT8;
+        const PrecisionPlan withInt8Kv = planPrecision(in);
+        QVERIFY(withInt8Kv.fits);
+        QCOMPARE(withInt8Kv.precision, Precision::INT8);
+        QVERIFY(withInt8Kv.memory.total() <= in.freeBytes);
+        const std::string expected = "INT8 — needs " + formatGigabytes(withInt8Kv.memory.total()) +
+                                     ", 9.0 GB free, with an 8-bit K/V cache";
+        QCOMPARE(withInt8Kv.reason, expected);
+        // Refusals say it too.
+        in.requested = Precision::FP16;
+        const PrecisionPlan refused = planPrecision(in);
+        QVERIFY(!refused.fits);
+        QVERIFY2(refused.reason.find("FP16 does not fit") == 0 && refused.reason.find("8-bit K/V cache") != std::string::npos,
+                 refused.reason.c_str());
     }
 
     void moreMemoryNeverLowersPrecision() {

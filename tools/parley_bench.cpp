@@ -6,6 +6,7 @@
 // as a percentage of it.
 #include "engine/backend_registry.h"
 #include "engine/error.h"
+#include "engine/kv_cache_format.h"
 #include "engine/model.h"
 #include "engine/precision_planner.h"
 
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -26,6 +28,7 @@ void usage() {
         "usage: parley-bench (-m MODEL | --synthetic llama2-7b|llama2-13b|smollm2-135m)\n"
         "                    [--precision fp16|int8|int4|auto] [-p 512] [-n 128] [--ctx N] [--json]\n"
         "                    [--backend auto|cuda|cpu] [--group 32|128] [--repeat 3] [--threads N] [--no-pdl] [--no-graphs]\n"
+        "                    [--kv-cache fp16|int8]\n"
         "       parley-bench --gemv --synthetic SHAPE [--precision P] [--group G] [--json]\n"
         "  --precision  synthetic: every matrix in it; a model file: FP16 matrices are quantized\n"
         "               to it on the GPU (a quantized file keeps its own precision); auto: the\n"
@@ -33,6 +36,8 @@ void usage() {
         "  -p, -n       prompt tokens (prefill) and generated tokens (decode)\n"
         "  --ctx        KV cache length (default: p + n)\n"
         "  --group      INT8/INT4 group size (default 32)\n"
+        "  --kv-cache   K/V cache values: fp16 (default) or int8, 8 bits with a float scale per head\n"
+        "               vector (engine/kv_cache_format.h; the CUDA backend takes head sizes 64 and 128)\n"
         "  --gemv       time each decode matrix of the shape alone on the GPU (GB/s, % of copy bandwidth)");
 }
 
@@ -154,6 +159,12 @@ int main(int argc, char** argv) {
             else if (a == "--no-pdl") bo.usePdl = false;
             else if (a == "--no-graphs") bo.useGraphs = false;
             else if (a == "--gemv") gemvOnly = true;
+            else if (a == "--kv-cache") {
+                const std::string text = next();
+                const std::optional<KvCacheType> type = parseKvCacheType(text);
+                if (!type) throw Error("--kv-cache must be fp16 or int8, not '" + text + "'");
+                bo.kvCache = *type;
+            }
             else if (a == "--help" || a == "-h") { usage(); return 0; }
             else throw Error("unknown option '" + a + "' (try --help)");
         }
@@ -169,6 +180,7 @@ int main(int argc, char** argv) {
         if (precisionName == "auto") {
             PrecisionPlanInput in;
             in.contextLength = ctx;
+            in.kvCache = bo.kvCache;
             in.int4GroupSize = group;
             if (!synthetic.empty()) {
                 in.config = syntheticConfig(synthetic);
@@ -250,7 +262,7 @@ int main(int argc, char** argv) {
         const double prefillTps = prompt / (ttftMs / 1e3), decodeTps = generate / (decMs / 1e3);
         const uint64_t weightBytes = backend->weightBytesPerToken();
         const double meanContext = prompt + (generate + 1) / 2.0;
-        const double kvBytes = double(config.kvBytesPerToken()) * meanContext;
+        const double kvBytes = double(kvCacheBytesPerToken(config, bo.kvCache)) * meanContext;
         const double bytesPerToken = double(weightBytes) + kvBytes;
         const double roofline = bandwidth > 0 && bytesPerToken > 0 ? bandwidth * 1e9 / bytesPerToken : 0;
         const double pct = roofline > 0 ? 100.0 * decodeTps / roofline : 0;
@@ -264,12 +276,14 @@ int main(int argc, char** argv) {
                 "\"ctx\":%d,\"prefill_tok_s\":%.1f,\"decode_tok_s\":%.1f,\"ttft_ms\":%.2f,\"load_ms\":%.0f,"
                 "\"peak_vram_gib\":%.3f,\"vram_before_load_gib\":%.3f,\"copy_bandwidth_gb_s\":%.1f,"
                 "\"weight_bytes_per_token\":%llu,\"kv_bytes_per_token\":%.0f,\"roofline_tok_s\":%.1f,"
-                "\"roofline_pct\":%.1f,\"pdl\":%s,\"graphs\":%s}\n",
+                "\"roofline_pct\":%.1f,\"pdl\":%s,\"graphs\":%s,\"kv_cache\":\"%s\"}\n",
                 what.c_str(), backend->name().c_str(), precisionName.c_str(), group, prompt, generate, ctx, prefillTps,
                 decodeTps, ttftMs, loadMs, peak / gib, usedBefore / gib, bandwidth, (unsigned long long)weightBytes,
-                kvBytes, roofline, pct, bo.usePdl ? "true" : "false", bo.useGraphs ? "true" : "false");
+                kvBytes, roofline, pct, bo.usePdl ? "true" : "false", bo.useGraphs ? "true" : "false",
+                kvCacheLabel(bo.kvCache));
         } else {
-            std::printf("model            %s (%s, group %d), context %d\n", what.c_str(), precisionName.c_str(), group, ctx);
+            std::printf("model            %s (%s, group %d), context %d, K/V cache %s\n", what.c_str(),
+                        precisionName.c_str(), group, ctx, kvCacheLabel(bo.kvCache));
             std::printf("backend          %s\n", backend->name().c_str());
             std::printf("load + quantize  %.0f ms\n", loadMs);
             std::printf("prefill          %.0f tok/s (%d tokens)\n", prefillTps, prompt);

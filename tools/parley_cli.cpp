@@ -5,6 +5,7 @@
 #include "engine/chat_session.h"
 #include "engine/error.h"
 #include "engine/gguf.h"
+#include "engine/kv_cache_format.h"
 #include "engine/model.h"
 #include "engine/precision_planner.h"
 #include "engine/session.h"
@@ -20,6 +21,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -103,15 +105,25 @@ ModelOptions modelOptions(const Args& a) {
     return o;
 }
 
+// --kv-cache fp16|int8 (engine/kv_cache_format.h). The commands read it before opening the
+// model, so that a misspelling is reported at once and not after a load.
+KvCacheType kvCacheFor(const Args& a) {
+    const std::string text = a.get("--kv-cache", "fp16");
+    const std::optional<KvCacheType> type = parseKvCacheType(text);
+    if (!type) throw Error("--kv-cache must be fp16 or int8, not '" + text + "'");
+    return *type;
+}
+
 // The backend the user asked for (auto: CUDA where it starts, else the CPU, saying why once).
 // With --precision auto on a GPU, the precision planner (DESIGN.md §3) may quantize an FP16/INT8
 // model further on the device so that it fits the free VRAM; its reason is printed.
-std::unique_ptr<Backend> backendFor(const Args& a, const Model& model, int ctx) {
+std::unique_ptr<Backend> backendFor(const Args& a, const Model& model, int ctx, KvCacheType kvCache) {
     std::string kind = a.get("--backend", "auto");
     if (kind != "auto" && kind != "cpu" && kind != "cuda")
         throw Error("--backend must be auto, cpu or cuda, not '" + kind + "'");
     BackendOptions bo;
     bo.cpuThreads = a.integer("--threads", 0);
+    bo.kvCache = kvCache;
     if (kind != "cpu" && a.get("--precision", "auto") == "auto") {
         std::vector<GpuDevice> gpus = probeGpus();
         if (!gpus.empty()) {
@@ -120,6 +132,7 @@ std::unique_ptr<Backend> backendFor(const Args& a, const Model& model, int ctx) 
             in.filePrecision = model.weights().layers.empty() ? Precision::FP16 : model.weights().layers[0].wq.precision;
             in.contextLength = ctx;
             in.freeBytes = gpus[0].freeBytes;
+            in.kvCache = kvCache;
             PrecisionPlan plan = planPrecision(in);
             std::fprintf(stderr, "parley-cli: %s on %s\n", plan.reason.c_str(), gpus[0].name.c_str());
             if (plan.fits && plan.precision != in.filePrecision) bo.quantizeOnDevice = plan.precision;
@@ -169,7 +182,10 @@ const char* kModelOptionsHelp =
     "  --group-size N                   requantize with groups of N (16, 32, 64, 128)\n"
     "  --backend auto|cpu|cuda          where to run (default auto)\n"
     "  --threads N                      CPU threads (default: one per core)\n"
-    "  --ctx N                          context length (default: the model's, at most 4096)\n";
+    "  --ctx N                          context length (default: the model's, at most 4096)\n"
+    "  --kv-cache fp16|int8             K/V cache values (default fp16); int8 halves the cache's\n"
+    "                                   memory on the GPU (head sizes 64 and 128); the CPU rounds\n"
+    "                                   as the GPU does but keeps FP16 storage\n";
 
 int cmdInfo(const Args& a) {
     ModelOptions o;
@@ -210,8 +226,9 @@ int cmdTokenize(const Args& a) {
 
 int cmdGenerate(const Args& a) {
     if (!a.has("-p")) throw Error("generate needs a prompt (-p PROMPT)");
+    const KvCacheType kvCache = kvCacheFor(a);
     auto model = Model::open(modelPath(a), modelOptions(a));
-    auto backend = backendFor(a, *model, contextFor(a, *model));
+    auto backend = backendFor(a, *model, contextFor(a, *model), kvCache);
     Session session(*model, *backend);
     const Tokenizer& tok = model->tokenizer();
     std::vector<int32_t> prompt = tok.encode(a.get("-p"), tok.addsBosByDefault(), true);
@@ -234,6 +251,7 @@ int cmdGenerate(const Args& a) {
         j["decode_tokens_per_second"] = r.decodeTokensPerSecond();
         j["ttft_ms"] = r.ttftMs;
         j["backend"] = backend->name();
+        j["kv_cache"] = kvCacheLabel(kvCache);
         std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     } else {
         std::printf("\n");
@@ -245,8 +263,9 @@ int cmdGenerate(const Args& a) {
 }
 
 int cmdChat(const Args& a) {
+    const KvCacheType kvCache = kvCacheFor(a);
     auto model = Model::open(modelPath(a), modelOptions(a));
-    auto backend = backendFor(a, *model, contextFor(a, *model));
+    auto backend = backendFor(a, *model, contextFor(a, *model), kvCache);
     ChatSession chat(*model, *backend);
     if (a.has("--system")) chat.setSystemPrompt(a.get("--system"));
     SamplingParams sampling = samplingFor(a);
@@ -282,9 +301,10 @@ int cmdPerplexity(const Args& a) {
     if (!in) throw Error(a.get("-f") + ": cannot read");
     std::stringstream ss;
     ss << in.rdbuf();
+    const KvCacheType kvCache = kvCacheFor(a);
     auto model = Model::open(modelPath(a), modelOptions(a));
     int ctx = a.integer("--ctx", 512);
-    auto backend = backendFor(a, *model, ctx);
+    auto backend = backendFor(a, *model, ctx, kvCache);
     Session session(*model, *backend);
     const Tokenizer& tok = model->tokenizer();
     std::vector<int32_t> ids = tok.encode(ss.str(), false, false);
@@ -331,7 +351,7 @@ struct Command {
 
 int main(int argc, char** argv) {
     const std::vector<std::string> modelOpts = {"-m", "--model", "--precision", "--group-size", "--backend",
-                                                "--threads", "--ctx"};
+                                                "--threads", "--ctx", "--kv-cache"};
     auto with = [&](std::vector<std::string> extra) {
         extra.insert(extra.end(), modelOpts.begin(), modelOpts.end());
         return extra;
@@ -351,7 +371,8 @@ int main(int argc, char** argv) {
         {"generate", cmdGenerate,
          with({"-p", "-n", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty", "--seed"}), {"--json"},
          "usage: parley-cli generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P]\n"
-         "       [--seed S] [--precision auto|fp16|int8|int4] [--backend auto|cpu|cuda] [--threads N] [--json]\n"
+         "       [--seed S] [--precision auto|fp16|int8|int4] [--backend auto|cpu|cuda] [--threads N]\n"
+         "       [--kv-cache fp16|int8] [--json]\n"
          "Streams the continuation of PROMPT to stdout. --json prints one object with the token ids,\n"
          "text and prefill/decode tokens per second instead.\n" + sampleHelp + kModelOptionsHelp},
         {"chat", cmdChat,

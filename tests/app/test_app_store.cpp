@@ -420,6 +420,7 @@ void StoreTest::settingsRoundTripAndClamp() {
     m.precision = "int8";
     m.backend = "cpu";
     m.contextLength = 4096;
+    m.kvCache = "int8";
     {
         Settings settings(file);
         QCOMPARE(settings.sampling(), SamplingSettings{}); // defaults on a new file
@@ -439,13 +440,14 @@ void StoreTest::settingsRoundTripAndClamp() {
     // A hand-edited file with nonsense falls back to sane values.
     QFile f(file);
     QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
-    f.write("[sampling]\ntemperature=-3\ntopP=7\n[model]\nprecision=int3\ncontextLength=5\n");
+    f.write("[sampling]\ntemperature=-3\ntopP=7\n[model]\nprecision=int3\ncontextLength=5\nkvCache=int3\n");
     f.close();
     Settings settings(file);
     QCOMPARE(settings.sampling().temperature, 0.0);
     QCOMPARE(settings.sampling().topP, 1.0);
     QCOMPARE(settings.model().precision, QString("auto"));
     QCOMPARE(settings.model().contextLength, 128);
+    QCOMPARE(settings.model().kvCache, QString("fp16"));
 }
 
 QTEST_GUILESS_MAIN(StoreTest)

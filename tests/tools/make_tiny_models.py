@@ -6,8 +6,8 @@
 
 Each model is a few layers of a few dozen features, in one of the shapes the engine must read
 (DESIGN.md §2): grouped-query and multi-query attention, tied and untied embeddings, odd widths
-and vocabulary sizes, F32/F16/Q8_0/Q4_0/Q4_1 tensors, qwen2 with QKV bias, linear and Llama-3
-rope scaling; and Hugging Face folders (config.json + safetensors, sharded with
+and vocabulary sizes, a head size of 128, F32/F16/Q8_0/Q4_0/Q4_1 tensors, qwen2 with QKV bias,
+linear and Llama-3 rope scaling; and Hugging Face folders (config.json + safetensors, sharded with
 model.safetensors.index.json or in one file, F32/F16/BF16) written with numpy alone. hf-llama.gguf
 holds exactly the weights of hf-llama/ converted as llama.cpp's converter does (Q/K rows permuted
 for adjacent-pair rotary, Llama-3 scaling as a rope_freqs tensor), so the two must agree.
@@ -474,6 +474,12 @@ def main():
     w = random_weights(rng, s, vocab_size(bpe))
     dtypes = {n: "BF16" if v.ndim == 2 else "F32" for n, v in w.items()}
     write_hf(f"{out}/hf-qwen2", s, w, dtypes, [list(w)], bpe)
+
+    # 9. Head size 128 (2 query heads over 1 KV head), F16: the GPU's 8-bit K/V cache takes head
+    # sizes 64 and 128 only, and the default model covers 64. Drawn last, so that the models
+    # above keep their weights.
+    s = Shape(n_embd=256, n_head=2, n_head_kv=1, n_ff=256)
+    write_gguf(f"{out}/llama-hd128-f16.gguf", s, random_weights(rng, s, vocab_size(bpe)), Q.F16, ("bpe", bpe))
 
     with open(f"{out}/README.txt", "w") as f:
         f.write("Tiny random-weight models written by tests/tools/make_tiny_models.py.\n")
