@@ -3,6 +3,7 @@
 #include "kernels/decode_trace.cuh"
 
 #include <algorithm>
+#include <type_traits>
 
 namespace parley::cuda {
 
@@ -224,17 +225,81 @@ __global__ void __launch_bounds__(kAttnThreads) attentionDecodeKernel(AttentionD
 // block's partial, and the partials of a head by combinePartials.
 constexpr int kRowsAStep = 4;
 
-template <int HD> struct AttnRowsVec;
-template <> struct AttnRowsVec<128> { using T = uint2; };    // 4 halves a lane
-template <> struct AttnRowsVec<64> { using T = unsigned; };  // 2 halves a lane
+// With the 8-bit cache (Q8) a lane's elements are HD / 32 bytes and each row has a K and a V
+// scale (one load each, the same address across the warp); the new token's row is left out of
+// the loop: after it, one warp quantizes the FP16 row the QKV GEMV wrote, stores it into the
+// cache, and attends to it as the other rows (no other block reads that position).
+template <int HD, bool Q8> struct AttnRowsVec;
+template <> struct AttnRowsVec<128, false> { using T = uint2; };         // 4 halves a lane
+template <> struct AttnRowsVec<64, false> { using T = unsigned; };       // 2 halves a lane
+template <> struct AttnRowsVec<128, true> { using T = unsigned; };       // 4 int8 a lane
+template <> struct AttnRowsVec<64, true> { using T = unsigned short; };  // 2 int8 a lane
+
+// The 8-bit cache's new row, by one warp after its loop: quantize the FP16 K and V row the QKV
+// GEMV wrote (each a head vector: the warp's largest magnitude sets its scale), store it at pos,
+// and fold it into the warp's online softmax with the values as stored.
+template <int HD, int GMAX>
+__device__ __forceinline__ void attendNewRow8(const AttentionDecodeArgs& a, int kvh, int pos, int G,
+                                              const float (&q)[GMAX][HD / 32], float (&m)[GMAX], float (&l)[GMAX],
+                                              float (&acc)[GMAX][HD / 32]) {
+    constexpr int EPL = HD / 32;
+    using Vec8 = typename AttnRowsVec<HD, true>::T;
+    const int lane = threadIdx.x & 31, kvDim = a.nHeadKv * HD;
+    float kf[EPL], vf[EPL], kMax = 0.f, vMax = 0.f;
+#pragma unroll
+    for (int e = 0; e < EPL; ++e) {
+        kf[e] = __half2float(__ldcg(a.k + kvh * HD + lane * EPL + e));
+        vf[e] = __half2float(__ldcg(a.v + kvh * HD + lane * EPL + e));
+        kMax = fmaxf(kMax, fabsf(kf[e]));
+        vMax = fmaxf(vMax, fabsf(vf[e]));
+    }
+    kMax = warpMax(kMax);
+    vMax = warpMax(vMax);
+    const float kScale = kvScaleFor(kMax), vScale = kvScaleFor(vMax);
+    Vec8 kq, vq;
+    int8_t* kb = reinterpret_cast<int8_t*>(&kq);
+    int8_t* vb = reinterpret_cast<int8_t*>(&vq);
+#pragma unroll
+    for (int e = 0; e < EPL; ++e) {
+        kb[e] = kvQuantize(kf[e], kMax);
+        vb[e] = kvQuantize(vf[e], vMax);
+        kf[e] = float(kb[e]) * kScale;
+        vf[e] = float(vb[e]) * vScale;
+    }
+    *reinterpret_cast<Vec8*>(a.cache8.k + int64_t(pos) * kvDim + kvh * HD + lane * EPL) = kq;
+    *reinterpret_cast<Vec8*>(a.cache8.v + int64_t(pos) * kvDim + kvh * HD + lane * EPL) = vq;
+    if (lane == 0) {
+        a.cache8.kScale[kvh * a.cache8.scaleStride + pos] = kScale;
+        a.cache8.vScale[kvh * a.cache8.scaleStride + pos] = vScale;
+    }
+#pragma unroll
+    for (int g = 0; g < GMAX; ++g) {
+        if (g >= G) break;
+        float t = 0.f;
+#pragma unroll
+        for (int e = 0; e < EPL; ++e) t = fmaf(kf[e], q[g][e], t);
+        t = warpSum(t);
+        const float mNew = fmaxf(m[g], t), shrink = __expf(m[g] - mNew), p = __expf(t - mNew);
+        l[g] = l[g] * shrink + p;
+#pragma unroll
+        for (int e = 0; e < EPL; ++e) acc[g][e] = fmaf(p, vf[e], acc[g][e] * shrink);
+        m[g] = mNew;
+    }
+}
 
 // GMAX: the most query heads a KV head has that this instance serves (registers are sized by it).
-template <int HD, int GMAX>
-__global__ void __launch_bounds__(kAttnThreads) attentionDecodeRowsKernel(AttentionDecodeArgs a) {
+// With one query head a KV head and heads of 128 (LLaMA-2 7B and 13B: the most blocks) eight
+// blocks an SM must fit, 64 registers a thread: the 8-bit instance took 80 and ran its 1,056
+// blocks at 4,096 positions in two waves (H200, 7B shape: 342 against 364 tok/s with the FP16
+// cache). (Heads of 64 at that bound would spill.)
+template <int HD, int GMAX, bool Q8>
+__global__ void __launch_bounds__(kAttnThreads, GMAX == 1 && HD == 128 ? 8 : 1)
+    attentionDecodeRowsKernel(AttentionDecodeArgs a) {
     constexpr int EPL = HD / 32; // elements a lane
     constexpr int R = kRowsAStep;
     constexpr int kWarps = kAttnThreads / 32;
-    using Vec = typename AttnRowsVec<HD>::T;
+    using Vec = typename AttnRowsVec<HD, Q8>::T;
+    using Elem = std::conditional_t<Q8, int8_t, __half>;
     extern __shared__ __align__(16) float attnShared[];
     __shared__ bool isLast;
     const int kvh = blockIdx.x, split = blockIdx.y;
@@ -248,19 +313,37 @@ __global__ void __launch_bounds__(kAttnThreads) attentionDecodeRowsKernel(Attent
     const int newRow = pos - p0; // the new token's row in this chunk when newRow < len
 
     // Row j of the chunk, this lane's elements.
-    const __half* kLane = a.k + int64_t(p0) * kvDim + kvh * HD + lane * EPL;
-    const __half* vLane = a.v + int64_t(p0) * kvDim + kvh * HD + lane * EPL;
+    const Elem* kRows;
+    const Elem* vRows;
+    if constexpr (Q8) {
+        kRows = a.cache8.k;
+        vRows = a.cache8.v;
+    } else {
+        kRows = a.k;
+        vRows = a.v;
+    }
+    const Elem* kLane = kRows + int64_t(p0) * kvDim + kvh * HD + lane * EPL;
+    const Elem* vLane = vRows + int64_t(p0) * kvDim + kvh * HD + lane * EPL;
+    const float* kScales = Q8 ? a.cache8.kScale + kvh * a.cache8.scaleStride + p0 : nullptr;
+    const float* vScales = Q8 ? a.cache8.vScale + kvh * a.cache8.scaleStride + p0 : nullptr;
     struct Step {
         Vec k[R], v[R];
+        float kScale[R], vScale[R]; // Q8
     };
+    // Rows the loop attends to: the 8-bit cache's new row comes after it.
+    auto inLoop = [&](int j) { return j < len && !(Q8 && j == newRow); };
     // Step s holds the warp's rows j = warp + kWarps * (s * R + r), r < R.
     auto load = [&](Step& st, int s, bool beforeWait) {
 #pragma unroll
         for (int r = 0; r < R; ++r) {
             const int j = warp + kWarps * (s * R + r);
-            const bool in = j < len && !(beforeWait && j == newRow);
+            const bool in = inLoop(j) && !(beforeWait && j == newRow);
             st.k[r] = in ? __ldg(reinterpret_cast<const Vec*>(kLane + int64_t(j) * kvDim)) : Vec{};
             st.v[r] = in ? __ldg(reinterpret_cast<const Vec*>(vLane + int64_t(j) * kvDim)) : Vec{};
+            if constexpr (Q8) {
+                st.kScale[r] = in ? __ldg(kScales + j) : 0.f;
+                st.vScale[r] = in ? __ldg(vScales + j) : 0.f;
+            }
         }
     };
     const int rowsHere = len > warp ? (len - warp + kWarps - 1) / kWarps : 0;
@@ -273,7 +356,7 @@ __global__ void __launch_bounds__(kAttnThreads) attentionDecodeRowsKernel(Attent
     pdlLaunchDependents();
     traceMark(a.trace, kTracePastWait);
     // The new token's row, when it is in one of the two steps loaded before the wait.
-    if (newRow < len && newRow % kWarps == warp && newRow / kWarps < 2 * R) {
+    if (!Q8 && newRow < len && newRow % kWarps == warp && newRow / kWarps < 2 * R) {
         const int slot = newRow / kWarps;
         const Vec kNew = __ldcg(reinterpret_cast<const Vec*>(kLane + int64_t(newRow) * kvDim));
         const Vec vNew = __ldcg(reinterpret_cast<const Vec*>(vLane + int64_t(newRow) * kvDim));
@@ -306,12 +389,17 @@ __global__ void __launch_bounds__(kAttnThreads) attentionDecodeRowsKernel(Attent
         for (int e = 0; e < EPL; ++e) acc[g][e] = 0.f;
     }
     auto toFloats = [](const Vec& v, float (&f)[EPL]) {
-        const __half2* h = reinterpret_cast<const __half2*>(&v);
+        if constexpr (Q8) {
+            if constexpr (EPL == 4) int8x4ToFloats(v, f);
+            else int8x2ToFloats(v, f);
+        } else {
+            const __half2* h = reinterpret_cast<const __half2*>(&v);
 #pragma unroll
-        for (int e = 0; e < EPL / 2; ++e) {
-            const float2 x = __half22float2(h[e]);
-            f[2 * e] = x.x;
-            f[2 * e + 1] = x.y;
+            for (int e = 0; e < EPL / 2; ++e) {
+                const float2 x = __half22float2(h[e]);
+                f[2 * e] = x.x;
+                f[2 * e + 1] = x.y;
+            }
         }
     };
     auto use = [&](const Step& st, int s) {
@@ -332,23 +420,30 @@ __global__ void __launch_bounds__(kAttnThreads) attentionDecodeRowsKernel(Attent
             for (int o = 16; o > 0; o >>= 1)
 #pragma unroll
                 for (int r = 0; r < R; ++r) sc[r] += __shfl_xor_sync(0xffffffffu, sc[r], o);
+            if constexpr (Q8) {
+#pragma unroll
+                for (int r = 0; r < R; ++r) sc[r] *= st.kScale[r];
+            }
             float mNew = m[g];
 #pragma unroll
             for (int r = 0; r < R; ++r)
-                if (warp + kWarps * (s * R + r) < len) mNew = fmaxf(mNew, sc[r]);
+                if (inLoop(warp + kWarps * (s * R + r))) mNew = fmaxf(mNew, sc[r]);
+            // (With the 8-bit cache a step may hold only the new row, which comes later.)
+            if (Q8 && mNew == -INFINITY) continue;
             const float shrink = __expf(m[g] - mNew); // 0 while m is still -inf
             l[g] *= shrink;
 #pragma unroll
             for (int e = 0; e < EPL; ++e) acc[g][e] *= shrink;
 #pragma unroll
             for (int r = 0; r < R; ++r) {
-                if (warp + kWarps * (s * R + r) >= len) continue;
+                if (!inLoop(warp + kWarps * (s * R + r))) continue;
                 const float p = __expf(sc[r] - mNew);
                 l[g] += p;
+                const float pv = Q8 ? p * st.vScale[r] : p;
                 float vf[EPL];
                 toFloats(st.v[r], vf);
 #pragma unroll
-                for (int e = 0; e < EPL; ++e) acc[g][e] = fmaf(p, vf[e], acc[g][e]);
+                for (int e = 0; e < EPL; ++e) acc[g][e] = fmaf(pv, vf[e], acc[g][e]);
             }
             m[g] = mNew;
         }
@@ -359,6 +454,9 @@ __global__ void __launch_bounds__(kAttnThreads) attentionDecodeRowsKernel(Attent
         if (s + 1 >= steps) break;
         use(stB, s + 1);
         if (s + 3 < steps) load(stB, s + 3, false);
+    }
+    if constexpr (Q8) {
+        if (newRow < len && newRow % kWarps == warp) attendNewRow8<HD, GMAX>(a, kvh, pos, G, q, m, l, acc);
     }
 
     // The four warps' softmax states into the block's partial.
@@ -443,17 +541,23 @@ void launchAttentionDecode(const LaunchContext& ctx, const AttentionDecodeArgs& 
             PARLEY_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
         launchKernel(ctx, kernel, dim3(a.nHeadKv, a.nSplit), dim3(kAttnThreads), shared, "decode attention launch", a);
     };
-    if (attentionDecodeInRegisters(a.headDim, a.chunk)) {
+    const bool int8 = a.cache8.k != nullptr;
+    if (int8 && !attentionDecodeSupportsInt8(a.headDim))
+        throw Error("decode attention: the 8-bit K/V cache needs a head size of 64 or 128 (this model: " +
+                    std::to_string(a.headDim) + ")");
+    if (int8 || attentionDecodeInRegisters(a.headDim, a.chunk)) {
         const size_t shared = attentionDecodeRowsShared(G, a.headDim, a.nSplit);
-        if (a.headDim == 128) {
-            if (G == 1) run(attentionDecodeRowsKernel<128, 1>, shared);
-            else if (G <= 4) run(attentionDecodeRowsKernel<128, 4>, shared);
-            else run(attentionDecodeRowsKernel<128, kAttnMaxGroup>, shared);
-        } else {
-            if (G == 1) run(attentionDecodeRowsKernel<64, 1>, shared);
-            else if (G <= 4) run(attentionDecodeRowsKernel<64, 4>, shared);
-            else run(attentionDecodeRowsKernel<64, kAttnMaxGroup>, shared);
-        }
+        auto byGroup = [&](auto hd, auto q8) {
+            constexpr int HD = decltype(hd)::value;
+            constexpr bool Q8 = decltype(q8)::value;
+            if (G == 1) run(attentionDecodeRowsKernel<HD, 1, Q8>, shared);
+            else if (G <= 4) run(attentionDecodeRowsKernel<HD, 4, Q8>, shared);
+            else run(attentionDecodeRowsKernel<HD, kAttnMaxGroup, Q8>, shared);
+        };
+        using I128 = std::integral_constant<int, 128>;
+        using I64 = std::integral_constant<int, 64>;
+        if (a.headDim == 128) int8 ? byGroup(I128{}, std::true_type{}) : byGroup(I128{}, std::false_type{});
+        else int8 ? byGroup(I64{}, std::true_type{}) : byGroup(I64{}, std::false_type{});
         return;
     }
     // q and scores, then K and V rows; the combine reuses the start for [G][nSplit] (m, l) pairs.

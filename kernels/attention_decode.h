@@ -8,8 +8,10 @@
 // for heads of 64 and 128 with chunks of 128 positions or more (long contexts), a block instead
 // streams its rows into registers, so that it needs no shared memory for them. The
 // grid is fixed when the decode graph is captured; the length comes from the device (*pos + 1),
-// and blocks past it return at once.
+// and blocks past it return at once. The 8-bit cache (kv_cache.cuh) always takes the register
+// kernel (heads of 64 and 128 only).
 #include "kernels/cuda_common.cuh"
+#include "kernels/kv_cache.cuh"
 
 namespace parley::cuda {
 
@@ -17,8 +19,10 @@ constexpr int kAttnMaxGroup = 8; // query heads per KV head handled by one block
 
 struct AttentionDecodeArgs {
     const float* q = nullptr;     // [nHead][headDim], rotated
-    const __half* k = nullptr;    // this layer's [maxContext][kvDim]
-    const __half* v = nullptr;
+    const __half* k = nullptr;    // this layer's FP16 cache [maxContext][kvDim]; with the 8-bit
+    const __half* v = nullptr;    // cache, the new token's FP16 row [kvDim] (the QKV GEMV's output)
+    KvCache8 cache8;              // this layer's 8-bit cache, or none (cache8.k null): the block that
+                                  // holds the new position quantizes k, v into it at *pos
     const int* pos = nullptr;     // device: position of the new token; length = *pos + 1
     float* out = nullptr;         // [nHead][headDim]
     float* partO = nullptr;       // workspace [nHead][nSplit][headDim]
@@ -35,5 +39,7 @@ struct AttentionDecodeArgs {
 void attentionDecodeSplit(int length, int nHeadKv, int headDim, int multiprocessors, int& chunk, int& nSplit);
 size_t attentionDecodeWorkspaceFloats(int nHead, int nSplit, int headDim);
 void launchAttentionDecode(const LaunchContext& ctx, const AttentionDecodeArgs& a);
+// Head sizes the 8-bit cache serves.
+inline bool attentionDecodeSupportsInt8(int headDim) { return headDim == 64 || headDim == 128; }
 
 } // namespace parley::cuda

@@ -13,6 +13,17 @@ constexpr int kQueries = 64; // per block, 16 per warp
 constexpr int kKeys = 32;    // per step
 constexpr int kThreads = 128;
 
+// Eight int8 values of the 8-bit cache times their scale, as eight halves.
+__device__ __forceinline__ uint4 dequantize8(uint2 raw, float scale) {
+    float f[8];
+    int8x4ToFloats(raw.x, f);
+    int8x4ToFloats(raw.y, f + 4);
+    __align__(16) __half h[8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) h[i] = __float2half_rn(f[i] * scale);
+    return *reinterpret_cast<const uint4*>(h);
+}
+
 template <int HD>
 struct PrefillLayout {
     static constexpr int ldq = HD + 8;     // halves; rows padded so rows do not share banks
@@ -27,7 +38,9 @@ struct PrefillLayout {
     static constexpr size_t total = qBytes + 2 * kBytes + sBytes + pBytes + oBytes + 3 * kQueries * 4;
 };
 
-template <int HD>
+// Q8: K and V come from the 8-bit cache (kv_cache.cuh) and are turned into FP16 as their tile is
+// copied into shared memory.
+template <int HD, bool Q8>
 __global__ void __launch_bounds__(kThreads) attentionPrefillKernel(AttentionPrefillArgs a) {
     using L = PrefillLayout<HD>;
     extern __shared__ __align__(128) unsigned char smem[];
@@ -69,8 +82,14 @@ __global__ void __launch_bounds__(kThreads) attentionPrefillKernel(AttentionPref
             uint4 kv = make_uint4(0, 0, 0, 0), vv = kv;
             if (kt + r < kEnd) {
                 const int64_t off = int64_t(kt + r) * kvDim + kvh * HD + c * 8;
-                kv = *reinterpret_cast<const uint4*>(a.k + off);
-                vv = *reinterpret_cast<const uint4*>(a.v + off);
+                if constexpr (Q8) {
+                    const int64_t at = kvh * a.cache8.scaleStride + kt + r;
+                    kv = dequantize8(*reinterpret_cast<const uint2*>(a.cache8.k + off), a.cache8.kScale[at]);
+                    vv = dequantize8(*reinterpret_cast<const uint2*>(a.cache8.v + off), a.cache8.vScale[at]);
+                } else {
+                    kv = *reinterpret_cast<const uint4*>(a.k + off);
+                    vv = *reinterpret_cast<const uint4*>(a.v + off);
+                }
             }
             *reinterpret_cast<uint4*>(Ks + r * L::ldq + c * 8) = kv;
             *reinterpret_cast<uint4*>(Vs + r * L::ldq + c * 8) = vv;
@@ -198,12 +217,12 @@ __global__ void attentionPrefillSimpleKernel(AttentionPrefillArgs a) {
     }
 }
 
-template <int HD>
+template <int HD, bool Q8>
 void launchFor(const LaunchContext& ctx, const AttentionPrefillArgs& a) {
     const size_t shared = PrefillLayout<HD>::total;
-    PARLEY_CUDA_CHECK(cudaFuncSetAttribute(attentionPrefillKernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
-    launchKernel(ctx, attentionPrefillKernel<HD>, dim3(unsigned(ceilDiv(a.n, kQueries)), a.nHead), dim3(kThreads), shared,
-                 "prefill attention launch", a);
+    PARLEY_CUDA_CHECK(cudaFuncSetAttribute(attentionPrefillKernel<HD, Q8>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
+    launchKernel(ctx, attentionPrefillKernel<HD, Q8>, dim3(unsigned(ceilDiv(a.n, kQueries)), a.nHead), dim3(kThreads),
+                 shared, "prefill attention launch", a);
 }
 
 } // namespace
@@ -212,10 +231,19 @@ bool attentionPrefillSupports(int headDim) { return headDim > 0 && headDim <= kM
 
 void launchAttentionPrefill(const LaunchContext& ctx, const AttentionPrefillArgs& a) {
     if (a.n <= 0) return;
+    if (a.cache8.k) {
+        switch (a.headDim) {
+        case 64: launchFor<64, true>(ctx, a); return;
+        case 128: launchFor<128, true>(ctx, a); return;
+        default:
+            throw Error("prefill attention: the 8-bit K/V cache needs a head size of 64 or 128 (this model: " +
+                        std::to_string(a.headDim) + ")");
+        }
+    }
     switch (a.headDim) {
-    case 64: launchFor<64>(ctx, a); break;
-    case 96: launchFor<96>(ctx, a); break;
-    case 128: launchFor<128>(ctx, a); break;
+    case 64: launchFor<64, false>(ctx, a); break;
+    case 96: launchFor<96, false>(ctx, a); break;
+    case 128: launchFor<128, false>(ctx, a); break;
     default:
         if (!attentionPrefillSupports(a.headDim))
             throw Error("prefill attention: head size " + std::to_string(a.headDim) + " is not supported");

@@ -222,6 +222,10 @@ private:
         if (stream_) cudaStreamDestroy(stream_);
         stream_ = nullptr;
         arena_.release();
+        kCache_ = vCache_ = nullptr;
+        kCache8_ = vCache8_ = nullptr;
+        kScale_ = vScale_ = nullptr;
+        kvNewRows_ = nullptr;
         layers_.clear();
         loaded_ = false;
         weightBytesPerToken_ = 0;
@@ -248,8 +252,35 @@ private:
         const std::vector<double> inv = parley::ropeInverseFrequencies(cfg_);
         invFreq_ = upload(std::vector<float>(inv.begin(), inv.end()), "rotary frequencies");
         const size_t kvElems = size_t(cfg_.nLayer) * maxContext_ * cfg_.kvDim();
-        kCache_ = static_cast<__half*>(arena_.device(kvElems * 2, "the K cache"));
-        vCache_ = static_cast<__half*>(arena_.device(kvElems * 2, "the V cache"));
+        if (opt_.kvCacheInt8) {
+            if (!attentionDecodeSupportsInt8(hd))
+                throw Error("CUDA backend: the 8-bit K/V cache needs a head size of 64 or 128 (this model: " +
+                            std::to_string(hd) + "); use the FP16 cache");
+            const size_t scales = size_t(cfg_.nLayer) * cfg_.nHeadKv * maxContext_;
+            kCache8_ = static_cast<int8_t*>(arena_.device(kvElems, "the K cache"));
+            vCache8_ = static_cast<int8_t*>(arena_.device(kvElems, "the V cache"));
+            kScale_ = static_cast<float*>(arena_.device(scales * 4, "the K cache's scales"));
+            vScale_ = static_cast<float*>(arena_.device(scales * 4, "the V cache's scales"));
+            // The new token's FP16 K and V rows of each layer, from the QKV GEMV to the attention
+            // kernel that quantizes them (attention_decode.h).
+            kvNewRows_ = static_cast<__half*>(arena_.device(size_t(cfg_.nLayer) * 2 * cfg_.kvDim() * 2, "decode buffers"));
+        } else {
+            kCache_ = static_cast<__half*>(arena_.device(kvElems * 2, "the K cache"));
+            vCache_ = static_cast<__half*>(arena_.device(kvElems * 2, "the V cache"));
+        }
+    }
+
+    // Layer l's 8-bit cache (kv_cache.cuh), or none with the FP16 cache.
+    KvCache8 cache8(int l) const {
+        KvCache8 c;
+        if (!kCache8_) return c;
+        const size_t layerElems = size_t(maxContext_) * cfg_.kvDim(), layerScales = size_t(maxContext_) * cfg_.nHeadKv;
+        c.k = kCache8_ + l * layerElems;
+        c.v = vCache8_ + l * layerElems;
+        c.kScale = kScale_ + l * layerScales;
+        c.vScale = vScale_ + l * layerScales;
+        c.scaleStride = maxContext_;
+        return c;
     }
 
     float* upload(const std::vector<float>& v, const std::string& what) {
@@ -662,8 +693,14 @@ private:
                 a.pairBegin = p.rowOffset / 2;
                 a.pairCount = int(p.m.rows / 2);
                 a.qOut = dQ_;
-                a.kCache = kCache_ + l * kvLayer;
-                a.vCache = vCache_ + l * kvLayer;
+                if (kCache8_) { // the new row only, for the attention kernel to quantize
+                    a.kCache = kvNewRows_ + size_t(l) * 2 * kv;
+                    a.vCache = a.kCache + kv;
+                    a.kvNewRowOnly = true;
+                } else {
+                    a.kCache = kCache_ + l * kvLayer;
+                    a.vCache = vCache_ + l * kvLayer;
+                }
                 a.pos = &dStep_->pos;
                 a.invFreq = invFreq_;
                 a.bias = L.qkvBias;
@@ -677,8 +714,14 @@ private:
             mark("qkv+rope");
             AttentionDecodeArgs at;
             at.q = dQ_;
-            at.k = kCache_ + l * kvLayer;
-            at.v = vCache_ + l * kvLayer;
+            if (kCache8_) {
+                at.k = kvNewRows_ + size_t(l) * 2 * kv;
+                at.v = at.k + kv;
+                at.cache8 = cache8(l);
+            } else {
+                at.k = kCache_ + l * kvLayer;
+                at.v = vCache_ + l * kvLayer;
+            }
             at.pos = &dStep_->pos;
             at.out = dAttn_;
             at.partO = dPartO_;
@@ -820,16 +863,18 @@ private:
             launchEmbedRows(ctx, embedding_, pTokens_, nc, pResid_, &dResult_->badToken);
             for (int l = 0; l < cfg_.nLayer; ++l) {
                 const Layer& L = layers_[l];
-                __half* kc = kCache_ + l * kvLayer;
-                __half* vc = vCache_ + l * kvLayer;
+                __half* kc = kCache_ ? kCache_ + l * kvLayer : nullptr;
+                __half* vc = vCache_ ? vCache_ + l * kvLayer : nullptr;
                 launchRmsNormRowsHalf(ctx, pResid_, d, L.attnNorm, cfg_.normEps, nc, d, pX_);
                 for (const MatrixPart& p : L.qkv) gemmRows(ctx, gemm_, p.m, pX_, nc, pWide_, false, qkvDim, p.rowOffset, 0.f);
                 rope.bias = L.qkvBias;
-                launchRopeAndStore(ctx, rope, pWide_, nc, pos0, pQ_, kc, vc);
+                if (kCache8_) launchRopeAndStore8(ctx, rope, pWide_, nc, pos0, pQ_, cache8(l));
+                else launchRopeAndStore(ctx, rope, pWide_, nc, pos0, pQ_, kc, vc);
                 AttentionPrefillArgs at;
                 at.q = pQ_;
                 at.k = kc;
                 at.v = vc;
+                at.cache8 = cache8(l);
                 at.out = pMid_;
                 at.n = nc;
                 at.startPos = pos0;
@@ -891,8 +936,13 @@ private:
     DeviceMatrix embedding_, output_;
     float* outputNorm_ = nullptr;
     float* invFreq_ = nullptr;
-    __half* kCache_ = nullptr;
+    __half* kCache_ = nullptr;  // FP16 cache [layer][maxContext][kvDim], or
     __half* vCache_ = nullptr;
+    int8_t* kCache8_ = nullptr; // 8-bit cache [layer][maxContext][kvDim] (kv_cache.cuh)
+    int8_t* vCache8_ = nullptr;
+    float* kScale_ = nullptr;   // [layer][nHeadKv][maxContext]
+    float* vScale_ = nullptr;
+    __half* kvNewRows_ = nullptr; // [layer][2][kvDim]: the new token's K, V for the attention kernel
     void* staging_ = nullptr;
     size_t stagingBytes_ = 0;
 
@@ -925,7 +975,7 @@ void writeError(char* err, int errLen, const std::string& msg) {
 extern "C" void* parley_cuda_create_backend(const ParleyCudaOptions* options, char* err, int errLen) {
     using namespace parley::cuda;
     try {
-        ParleyCudaOptions o = options ? *options : ParleyCudaOptions{0, 1, 1, -1, 32, 32, 1};
+        ParleyCudaOptions o = options ? *options : ParleyCudaOptions{0, 1, 1, -1, 32, 32, 1, 0};
         int count = 0;
         cudaError_t e = cudaGetDeviceCount(&count);
         if (e != cudaSuccess) throwCudaError(e, "cudaGetDeviceCount");

@@ -36,8 +36,9 @@ struct GemvArgs {
     int nFf = 0;               // GateUp
     // Qkv
     float* qOut = nullptr;          // [qDim] floats
-    __half* kCache = nullptr;       // this layer's [maxContext][kvDim]
-    __half* vCache = nullptr;
+    __half* kCache = nullptr;       // this layer's [maxContext][kvDim], written at row *pos; with
+    __half* vCache = nullptr;       // kvNewRowOnly, one FP16 row [kvDim] (the new token's, which the
+    bool kvNewRowOnly = false;      // attention kernel quantizes into the 8-bit cache)
     const int* pos = nullptr;       // device: the position being written
     const float* invFreq = nullptr; // [headDim/2] rotary frequencies (scaling applied)
     const float* bias = nullptr;    // [qDim + 2 kvDim] or null

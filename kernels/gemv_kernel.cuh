@@ -323,11 +323,11 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
                     a.qOut[r0] = o0;
                     a.qOut[r1] = o1;
                 } else if (r0 < a.qDim + a.kvDim) {
-                    __half* kRow = a.kCache + int64_t(pos) * a.kvDim;
+                    __half* kRow = a.kCache + (a.kvNewRowOnly ? 0 : int64_t(pos) * a.kvDim);
                     kRow[r0 - a.qDim] = __float2half_rn(o0);
                     kRow[r1 - a.qDim] = __float2half_rn(o1);
                 } else {
-                    __half* vRow = a.vCache + int64_t(pos) * a.kvDim;
+                    __half* vRow = a.vCache + (a.kvNewRowOnly ? 0 : int64_t(pos) * a.kvDim);
                     vRow[r0 - a.qDim - a.kvDim] = __float2half_rn(o0);
                     vRow[r1 - a.qDim - a.kvDim] = __float2half_rn(o1);
                 }

@@ -59,6 +59,48 @@ DeviceMatrix uploadMatrix(DeviceBuffers& b, int precision, int groupSize, int64_
     return m;
 }
 
+// An 8-bit cache of `capacity` positions (poisoned), with rows 0..rows-1 from the host: values
+// [rows][kvDim], scales [rows][nHeadKv] (the device keeps a head's scales adjacent).
+KvCache8 uploadCache8(DeviceBuffers& b, int capacity, int rows, int nHeadKv, int headDim, const int8_t* k,
+                      const float* kScale, const int8_t* v, const float* vScale) {
+    const size_t kvDim = size_t(nHeadKv) * headDim;
+    KvCache8 c;
+    c.k = b.alloc<int8_t>(size_t(capacity) * kvDim, true);
+    c.v = b.alloc<int8_t>(size_t(capacity) * kvDim, true);
+    c.kScale = b.alloc<float>(size_t(capacity) * nHeadKv, true);
+    c.vScale = b.alloc<float>(size_t(capacity) * nHeadKv, true);
+    c.scaleStride = capacity;
+    if (rows <= 0) return c;
+    PARLEY_CUDA_CHECK(cudaMemcpy(c.k, k, size_t(rows) * kvDim, cudaMemcpyHostToDevice));
+    PARLEY_CUDA_CHECK(cudaMemcpy(c.v, v, size_t(rows) * kvDim, cudaMemcpyHostToDevice));
+    std::vector<float> ks(size_t(capacity) * nHeadKv, NAN), vs(ks.size(), NAN);
+    for (int r = 0; r < rows; ++r)
+        for (int h = 0; h < nHeadKv; ++h) {
+            ks[size_t(h) * capacity + r] = kScale[size_t(r) * nHeadKv + h];
+            vs[size_t(h) * capacity + r] = vScale[size_t(r) * nHeadKv + h];
+        }
+    PARLEY_CUDA_CHECK(cudaMemcpy(c.kScale, ks.data(), ks.size() * 4, cudaMemcpyHostToDevice));
+    PARLEY_CUDA_CHECK(cudaMemcpy(c.vScale, vs.data(), vs.size() * 4, cudaMemcpyHostToDevice));
+    return c;
+}
+
+// Rows first..first+rows-1 of an 8-bit cache back to the host, as uploadCache8 takes them.
+void downloadCache8(const KvCache8& c, int first, int rows, int nHeadKv, int headDim, int8_t* k, float* kScale,
+                    int8_t* v, float* vScale) {
+    const size_t kvDim = size_t(nHeadKv) * headDim;
+    PARLEY_CUDA_CHECK(cudaMemcpy(k, c.k + size_t(first) * kvDim, size_t(rows) * kvDim, cudaMemcpyDeviceToHost));
+    PARLEY_CUDA_CHECK(cudaMemcpy(v, c.v + size_t(first) * kvDim, size_t(rows) * kvDim, cudaMemcpyDeviceToHost));
+    for (int h = 0; h < nHeadKv; ++h) {
+        std::vector<float> ks(static_cast<size_t>(rows)), vs(static_cast<size_t>(rows));
+        PARLEY_CUDA_CHECK(cudaMemcpy(ks.data(), c.kScale + h * c.scaleStride + first, size_t(rows) * 4, cudaMemcpyDeviceToHost));
+        PARLEY_CUDA_CHECK(cudaMemcpy(vs.data(), c.vScale + h * c.scaleStride + first, size_t(rows) * 4, cudaMemcpyDeviceToHost));
+        for (int r = 0; r < rows; ++r) {
+            kScale[size_t(r) * nHeadKv + h] = ks[r];
+            vScale[size_t(r) * nHeadKv + h] = vs[r];
+        }
+    }
+}
+
 } // namespace
 } // namespace parley::cuda
 
@@ -144,6 +186,27 @@ extern "C" int parley_cuda_test_rope(int n, int startPos, int nHead, int nHeadKv
     });
 }
 
+extern "C" int parley_cuda_test_rope_int8(int n, int startPos, int nHead, int nHeadKv, int headDim, int neox,
+                                          const float* invFreq, const float* qkv, float* q, int8_t* k8, float* kScale,
+                                          int8_t* v8, float* vScale, char* err, int errLen) {
+    return reportErrors(err, errLen, [&] {
+        DeviceBuffers b;
+        const int qDim = nHead * headDim, kvDim = nHeadKv * headDim;
+        RopeArgs r;
+        r.nHead = nHead;
+        r.nHeadKv = nHeadKv;
+        r.headDim = headDim;
+        r.neox = neox != 0;
+        r.invFreq = b.upload(invFreq, size_t(headDim / 2));
+        const __half* in = b.uploadAsHalf(qkv, size_t(n) * (qDim + 2 * kvDim));
+        __half* qd = b.alloc<__half>(size_t(n) * qDim, true);
+        const KvCache8 c = uploadCache8(b, startPos + n + 16, 0, nHeadKv, headDim, nullptr, nullptr, nullptr, nullptr);
+        launchRopeAndStore8(LaunchContext{}, r, in, n, startPos, qd, c);
+        halvesToFloats(qd, size_t(n) * qDim, q);
+        downloadCache8(c, startPos, n, nHeadKv, headDim, k8, kScale, v8, vScale);
+    });
+}
+
 extern "C" int parley_cuda_test_attention_decode(int nHead, int nHeadKv, int headDim, int length, int maxContext,
                                                  const float* q, const float* k, const float* v, float* out, char* err,
                                                  int errLen) {
@@ -184,6 +247,44 @@ extern "C" int parley_cuda_test_attention_decode(int nHead, int nHeadKv, int hea
     });
 }
 
+extern "C" int parley_cuda_test_attention_decode_int8(int nHead, int nHeadKv, int headDim, int length, int maxContext,
+                                                      const float* q, int8_t* k8, float* kScale, int8_t* v8,
+                                                      float* vScale, const float* kNew, const float* vNew, float* out,
+                                                      char* err, int errLen) {
+    return reportErrors(err, errLen, [&] {
+        DeviceBuffers b;
+        const int kvDim = nHeadKv * headDim;
+        int dev = 0, sms = 0;
+        PARLEY_CUDA_CHECK(cudaGetDevice(&dev));
+        PARLEY_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+        AttentionDecodeArgs a;
+        a.nHead = nHead;
+        a.nHeadKv = nHeadKv;
+        a.headDim = headDim;
+        attentionDecodeSplit(maxContext, nHeadKv, headDim, sms, a.chunk, a.nSplit);
+        a.q = b.upload(q, size_t(nHead) * headDim);
+        // Rows past length - 1 (the new one included) are poison: the kernel writes the new row.
+        a.cache8 = uploadCache8(b, maxContext, length - 1, nHeadKv, headDim, k8, kScale, v8, vScale);
+        a.k = b.uploadAsHalf(kNew, size_t(kvDim));
+        a.v = b.uploadAsHalf(vNew, size_t(kvDim));
+        const int pos = length - 1;
+        a.pos = b.upload(&pos, 1);
+        a.out = b.alloc<float>(size_t(nHead) * headDim, true);
+        float* ws = b.alloc<float>(attentionDecodeWorkspaceFloats(nHead, a.nSplit, headDim), true);
+        a.partO = ws;
+        a.partMl = ws + size_t(nHead) * a.nSplit * headDim;
+        a.counters = b.alloc<unsigned>(size_t(nHeadKv));
+        PARLEY_CUDA_CHECK(cudaMemset(a.counters, 0, size_t(nHeadKv) * 4));
+        // Twice: the counters must come back to zero for the next launch.
+        launchAttentionDecode(LaunchContext{}, a);
+        PARLEY_CUDA_CHECK(cudaMemset(a.out, 0xff, size_t(nHead) * headDim * 4));
+        launchAttentionDecode(LaunchContext{}, a);
+        download(out, a.out, size_t(nHead) * headDim);
+        downloadCache8(a.cache8, pos, 1, nHeadKv, headDim, k8 + size_t(pos) * kvDim, kScale + size_t(pos) * nHeadKv,
+                       v8 + size_t(pos) * kvDim, vScale + size_t(pos) * nHeadKv);
+    });
+}
+
 extern "C" int parley_cuda_test_attention_prefill(int nHead, int nHeadKv, int headDim, int startPos, int n, const float* q,
                                                   const float* k, const float* v, float* out, char* err, int errLen) {
     return reportErrors(err, errLen, [&] {
@@ -203,6 +304,29 @@ extern "C" int parley_cuda_test_attention_prefill(int nHead, int nHeadKv, int he
         PARLEY_CUDA_CHECK(cudaMemcpy(vc, b.uploadAsHalf(v, size_t(length) * kvDim), size_t(length) * kvDim * 2, cudaMemcpyDeviceToDevice));
         a.k = kc;
         a.v = vc;
+        __half* o = b.alloc<__half>(size_t(n) * qDim, true);
+        a.out = o;
+        launchAttentionPrefill(LaunchContext{}, a);
+        halvesToFloats(o, size_t(n) * qDim, out);
+    });
+}
+
+extern "C" int parley_cuda_test_attention_prefill_int8(int nHead, int nHeadKv, int headDim, int startPos, int n,
+                                                       const float* q, const int8_t* k8, const float* kScale,
+                                                       const int8_t* v8, const float* vScale, float* out, char* err,
+                                                       int errLen) {
+    return reportErrors(err, errLen, [&] {
+        DeviceBuffers b;
+        const int qDim = nHead * headDim, length = startPos + n;
+        AttentionPrefillArgs a;
+        a.nHead = nHead;
+        a.nHeadKv = nHeadKv;
+        a.headDim = headDim;
+        a.n = n;
+        a.startPos = startPos;
+        a.q = b.uploadAsHalf(q, size_t(n) * qDim);
+        // Poisoned rows after the sequence: attention must not read past the last position.
+        a.cache8 = uploadCache8(b, length + 64, length, nHeadKv, headDim, k8, kScale, v8, vScale);
         __half* o = b.alloc<__half>(size_t(n) * qDim, true);
         a.out = o;
         launchAttentionPrefill(LaunchContext{}, a);

@@ -4,7 +4,7 @@
 // k, v into the cache rows startPos .. startPos+n-1. (Decode does the same inside the QKV GEMV
 // epilogue, gemv_kernel.cuh.)
 #include "kernels/cuda_common.cuh"
-
+#include "kernels/kv_cache.cuh"
 
 namespace parley::cuda {
 
@@ -18,5 +18,8 @@ struct RopeArgs {
 // qkv: half [n][qDim + 2kvDim]; q: half [n][qDim]; kCache, vCache: this layer's [maxContext][kvDim].
 void launchRopeAndStore(const LaunchContext& ctx, const RopeArgs& r, const __half* qkv, int n, int startPos,
                         __half* q, __half* kCache, __half* vCache);
+// The same into the 8-bit cache (kv_cache.cuh): each K and V head vector quantized as it is written.
+void launchRopeAndStore8(const LaunchContext& ctx, const RopeArgs& r, const __half* qkv, int n, int startPos,
+                         __half* q, const KvCache8& cache);
 
 } // namespace parley::cuda

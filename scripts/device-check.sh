@@ -26,9 +26,11 @@ elif [ -x "$cs" ]; then
   run racecheck_kernels "$cs" --tool racecheck --error-exitcode 9 test_cuda_kernels gemv gemm rmsnorm rope \
       "attentionDecode:37 positions" "attentionDecode:1000 positions, split" "attentionDecode:GQA 9/3, head 64" \
       "attentionDecode:GQA 32/4, head 128, long" "attentionDecode:head 96" \
-      "attentionPrefill:head 128, 130 after 40 cached" "attentionPrefill:head 16 (simple path), 20 after 5" sampling
+      "attentionDecode:8-bit cache, 37 positions" "attentionDecode:8-bit cache, GQA 32/4, head 128, long" \
+      "attentionPrefill:head 128, 130 after 40 cached" "attentionPrefill:head 16 (simple path), 20 after 5" \
+      "attentionPrefill:8-bit cache, head 128, 130 after 40 cached" sampling
   run memcheck_backend "$cs" --tool memcheck --error-exitcode 9 test_cuda_backend "matchesCpu:llama-gqa-f32.gguf int4" \
-      "matchesCpu:qwen2-bias.gguf as stored"
+      "matchesCpu:qwen2-bias.gguf as stored" "matchesCpu:llama-hd128-f16.gguf int4, 8-bit K/V"
   for f in memcheck_kernels racecheck_kernels memcheck_backend; do grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$OUT/$f.log" | tail -1; done
 else
   summary+=("SKIP compute-sanitizer (not found at $cs)")

@@ -14,6 +14,7 @@ bench --synthetic llama2-7b --precision fp16 -p 512 -n 128 --ctx 2048
 bench --synthetic llama2-7b --precision int8 -p 512 -n 128 --ctx 2048
 bench --synthetic llama2-7b --precision int4 -p 512 -n 128 --ctx 2048
 bench --synthetic llama2-7b --precision int4 --group 128 -p 512 -n 128 --ctx 2048
+bench --synthetic llama2-7b --precision int4 --group 128 -p 512 -n 128 --ctx 2048 --kv-cache int8
 bench --synthetic llama2-7b --precision int4 -p 512 -n 128 --ctx 2048 --no-pdl
 if [ -f "$PARLEY_DEFAULT_MODEL" ]; then
   bench -m "$PARLEY_DEFAULT_MODEL" -p 512 -n 128 --ctx 2048
@@ -27,6 +28,7 @@ if [ "$mode" = full ]; then
   bench --synthetic llama2-7b --precision int8 --group 128 -p 512 -n 128 --ctx 2048
   bench --synthetic llama2-7b --precision fp16 -p 4096 -n 64 --ctx 4160 --repeat 2
   bench --synthetic llama2-7b --precision int4 -p 4096 -n 64 --ctx 4160 --repeat 2
+  bench --synthetic llama2-7b --precision int4 -p 4096 -n 64 --ctx 4160 --repeat 2 --kv-cache int8
   bench --synthetic llama2-13b --precision int4 -p 512 -n 128 --ctx 2048
   bench --synthetic smollm2-135m --precision fp16 -p 512 -n 128 --ctx 2048
   PYTHONUNBUFFERED=1 timeout 300 python3 "$(dirname "${BASH_SOURCE[0]}")/hf_baseline.py" --shape llama2-7b -p 512 -n 128 \
@@ -42,7 +44,8 @@ for line in open(sys.argv[1]):
     if 'gemv' in r:
         gemv.append(r)
         continue
-    name = f"{r.get('model')} {r.get('precision')} g{r.get('group','-')} p{r.get('prompt')}" + ("" if r.get('pdl', True) else " no-pdl")
+    name = f"{r.get('model')} {r.get('precision')} g{r.get('group','-')} p{r.get('prompt')}" + ("" if r.get('pdl', True) else " no-pdl") \
+        + (" kv8" if r.get('kv_cache') == 'int8' else "")
     print(f"{name:44} {r.get('prefill_tok_s',0):9.0f} {r.get('decode_tok_s',0):9.1f} {r.get('ttft_ms',0):8.1f} "
           f"{r.get('roofline_pct',0):7.1f} {r.get('peak_vram_gib',0):9.2f}  bw {r.get('copy_bandwidth_gb_s',0):.0f}")
 if gemv:

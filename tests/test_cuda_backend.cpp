@@ -3,11 +3,15 @@
 // bias, rope scaling), each in FP16, INT8 and INT4 where the file allows. For each: logits
 // relative error <= 1e-2 at every position of a 256-token teacher-forced text, through the
 // prefill path (cuBLAS) and through the decode path (GEMV, graph) token by token; and identical
-// greedy continuations of 64 tokens. Also: out of memory at load is an Error that frees what it
-// took, and a missing CUDA library makes "auto" fall back to the CPU with one message.
+// greedy continuations of 64 tokens. The same with the 8-bit K/V cache (engine/kv_cache_format.h)
+// on both backends, for the models whose head size the GPU's 8-bit cache takes (64, 128): the CPU
+// rounds its K/V through the same format, so the two attend over the same values. Also: out of
+// memory at load is an Error that frees what it took, the GPU refuses the 8-bit cache for other
+// head sizes, and a missing CUDA library makes "auto" fall back to the CPU with one message.
 // Built everywhere; the GPU parts skip with the reason where no GPU or CUDA library exists.
 #include "cuda_test_support.h"
 #include "engine/backend_registry.h"
+#include "engine/kv_cache_format.h"
 #include "engine/model.h"
 #include "engine/session.h"
 #include "support.h"
@@ -25,7 +29,7 @@ namespace {
 std::vector<std::string> modelsUnderTest() {
     std::vector<std::string> paths;
     for (const char* name : {"llama-gqa-f32.gguf", "llama-tied-q8_0.gguf", "llama-q4_0.gguf", "llama-q4_1-rope-llama3.gguf",
-                             "llama-f16-odd-spm.gguf", "qwen2-bias.gguf", "hf-llama"}) {
+                             "llama-f16-odd-spm.gguf", "qwen2-bias.gguf", "hf-llama", "llama-hd128-f16.gguf"}) {
         const std::string p = envPath("PARLEY_TEST_MODELS", name);
         if (!p.empty() && (fileExists(p) || fileExists(p + "/config.json"))) paths.push_back(p);
     }
@@ -81,23 +85,46 @@ std::vector<int32_t> greedyCpu(Backend& b, const std::vector<int32_t>& prompt, i
 
 } // namespace
 
+// GPU against CPU, both with the 8-bit K/V cache (see matchesCpu). Measured on an H200: worst
+// 9.3e-2 on the default model (SmolLM2-135M), 2.2e-2 on llama-hd128-f16 — as large as what the
+// format itself does on the CPU (8-bit against FP16 K/V: 1.5e-1 and 2.6e-2, test_kv_cache_format).
+// The greedy continuations below still have to agree up to a near-tie.
+constexpr double kInt8KvBound = 0.2;
+
 class TestCudaBackend : public QObject {
     Q_OBJECT
 private slots:
     void matchesCpu_data() {
         QTest::addColumn<QString>("path");
         QTest::addColumn<int>("precision"); // -1: the file's own
+        QTest::addColumn<bool>("int8KvCache");
         for (const std::string& p : modelsUnderTest()) {
             const QString name = QString::fromStdString(p.substr(p.rfind('/') + 1));
-            QTest::newRow(qPrintable(name + " as stored")) << QString::fromStdString(p) << -1;
-            QTest::newRow(qPrintable(name + " int8")) << QString::fromStdString(p) << 1;
-            QTest::newRow(qPrintable(name + " int4")) << QString::fromStdString(p) << 2;
+            const QString path = QString::fromStdString(p);
+            QTest::newRow(qPrintable(name + " as stored")) << path << -1 << false;
+            QTest::newRow(qPrintable(name + " int8")) << path << 1 << false;
+            QTest::newRow(qPrintable(name + " int4")) << path << 2 << false;
+            // The 8-bit K/V cache where the GPU has it (head sizes 64 and 128): at the file's own
+            // precision, and at INT4, the weights it is meant to go with.
+            ModelOptions header;
+            header.metadataOnly = true;
+            int headDim = 0;
+            try {
+                headDim = Model::open(p, header)->config().headDim;
+            } catch (const Error&) {
+                // The rows above fail with the reason.
+            }
+            if (headDim == 64 || headDim == 128) {
+                QTest::newRow(qPrintable(name + " as stored, 8-bit K/V")) << path << -1 << true;
+                QTest::newRow(qPrintable(name + " int4, 8-bit K/V")) << path << 2 << true;
+            }
         }
-        if (modelsUnderTest().empty()) QTest::newRow("no models") << QString() << -1;
+        if (modelsUnderTest().empty()) QTest::newRow("no models") << QString() << -1 << false;
     }
     void matchesCpu() {
         QFETCH(QString, path);
         QFETCH(int, precision);
+        QFETCH(bool, int8KvCache);
         const std::string why = cudaUnavailableReason();
         if (!why.empty()) QSKIP(why.c_str());
         if (path.isEmpty()) QSKIP("no test models (the make_tiny_models fixture writes them)");
@@ -119,9 +146,11 @@ private slots:
             const std::vector<int32_t> tokens = textTokens(*model, n);
 
             std::unique_ptr<Backend> cpu, gpu;
+            BackendOptions options;
+            options.kvCache = int8KvCache ? KvCacheType::INT8 : KvCacheType::FP16;
             try {
-                cpu = makeBackend("cpu", {});
-                gpu = makeBackend("cuda", {});
+                cpu = makeBackend("cpu", options);
+                gpu = makeBackend("cuda", options);
                 cpu->load(c, model->weights(), n + 64);
                 gpu->load(c, model->weights(), n + 64);
             } catch (const Error& e) {
@@ -129,6 +158,11 @@ private slots:
             }
             QVERIFY(gpu->name().rfind("cuda", 0) == 0);
 
+            // With the 8-bit cache both backends round K/V through the same format, but from K/V
+            // that differ by ~1e-4 (the GPU's prefill multiplies FP16 activations, the CPU's
+            // floats; sums run in another order); a value that lies near a boundary of the
+            // format's rounding then moves a whole step (amax / 127), which the logits show.
+            const double bound = int8KvCache ? kInt8KvBound : 1e-2;
             std::vector<float> ref(size_t(n) * vocab), got(size_t(n) * vocab);
             cpu->forward(tokens.data(), n, 0, true, ref.data());
             // Prefill path: every position's logits at once.
@@ -137,17 +171,17 @@ private slots:
             for (int t = 0; t < n; ++t) {
                 const double e = relativeError(got.data() + size_t(t) * vocab, ref.data() + size_t(t) * vocab, vocab);
                 worst = std::max(worst, e);
-                QVERIFY2(e <= 1e-2, qPrintable(QString("prefill position %1: relative error %2").arg(t).arg(e)));
+                QVERIFY2(e <= bound, qPrintable(QString("prefill position %1: relative error %2").arg(t).arg(e)));
             }
             // Decode path: the first half as a prompt, then one token at a time.
             const int half = n / 2;
             gpu->forward(tokens.data(), half, 0, false, got.data());
-            QVERIFY(relativeError(got.data(), ref.data() + size_t(half - 1) * vocab, vocab) <= 1e-2);
+            QVERIFY(relativeError(got.data(), ref.data() + size_t(half - 1) * vocab, vocab) <= bound);
             for (int t = half; t < n; ++t) {
                 gpu->forward(&tokens[t], 1, t, false, got.data());
                 const double e = relativeError(got.data(), ref.data() + size_t(t) * vocab, vocab);
                 worst = std::max(worst, e);
-                QVERIFY2(e <= 1e-2, qPrintable(QString("decode position %1: relative error %2").arg(t).arg(e)));
+                QVERIFY2(e <= bound, qPrintable(QString("decode position %1: relative error %2").arg(t).arg(e)));
             }
             // Greedy continuation of 64 tokens, sampled on the device.
             // 32 prompt tokens and 64 generated, or what the context holds.
@@ -249,6 +283,27 @@ private slots:
         QVERIFY(std::isfinite(logits[0]));
         // Positions past the context are an Error, not a crash.
         QVERIFY_THROWS_EXCEPTION(Error, gpu->forward(&bos, 1, 64, false, logits.data()));
+    }
+
+    void int8KvCacheRefusesOtherHeadSizes() {
+        // The GPU's 8-bit cache takes head sizes 64 and 128; llama-gqa-f32 has 16. Refused at
+        // load with an Error, and the same model then loads with the FP16 cache.
+        const std::string why = cudaUnavailableReason();
+        if (!why.empty()) QSKIP(why.c_str());
+        const std::string path = envPath("PARLEY_TEST_MODELS", "llama-gqa-f32.gguf");
+        if (path.empty() || !fileExists(path)) QSKIP("no test models (the make_tiny_models fixture writes them)");
+        auto model = Model::open(path);
+        QCOMPARE(model->config().headDim, 16);
+        BackendOptions int8Kv;
+        int8Kv.kvCache = KvCacheType::INT8;
+        auto gpu = makeBackend("cuda", int8Kv);
+        QVERIFY_THROWS_EXCEPTION(Error, gpu->load(model->config(), model->weights(), 64));
+        auto fp16 = makeBackend("cuda", {});
+        fp16->load(model->config(), model->weights(), 64);
+        std::vector<float> logits(static_cast<size_t>(model->config().vocabSize));
+        const int32_t bos = 1;
+        fp16->forward(&bos, 1, 0, false, logits.data());
+        QVERIFY(std::isfinite(logits[0]));
     }
 
     void autoFallsBackToCpuWithOneMessage() {

@@ -5,9 +5,12 @@
 // GEMM with slab-wise dequantization, RMSNorm, rotary embedding (both pairings), decode attention
 // split over blocks (lengths from 1 to past one chunk, grouped-query heads, launched twice so the
 // block counters must reset), prefill attention (tensor-core and simple paths, with cached
-// positions before the prompt), and sampling (greedy ties, penalty, top-k/top-p/min-p, inverse CDF).
+// positions before the prompt), the same three into and out of the 8-bit K/V cache (the values
+// it stores equal the format's reference, engine/kv_cache_format.h), and sampling (greedy ties,
+// penalty, top-k/top-p/min-p, inverse CDF).
 // Built everywhere; skipped with the reason where the CUDA backend or a GPU is missing.
 #include "cuda_test_support.h"
+#include "engine/kv_cache_format.h"
 #include "engine/weights.h"
 #include "kernels/cuda_api.h"
 
@@ -33,6 +36,19 @@ std::vector<float> randomFloats(size_t n, float lo = -1.f, float hi = 1.f) {
 }
 
 float roundHalf(float x) { return halfToFloat(floatToHalf(x)); }
+
+// The 8-bit K/V cache's reference (engine/kv_cache_format.h) over rows [rows][nHeadKv][headDim]
+// of FP16-rounded values: fills q8 and scales [rows][nHeadKv] (a scale per head vector), and
+// replaces the values by what the cache gives back.
+void quantizeCacheRows(std::vector<float>& x, int headDim, std::vector<int8_t>& q8, std::vector<float>& scales) {
+    const size_t vectors = x.size() / headDim;
+    q8.assign(x.size(), 0);
+    scales.assign(vectors, 0.f);
+    for (size_t i = 0; i < vectors; ++i) {
+        scales[i] = quantizeKvHead(x.data() + i * headDim, headDim, q8.data() + i * headDim);
+        for (int d = 0; d < headDim; ++d) x[i * headDim + d] = float(q8[i * headDim + d]) * scales[i];
+    }
+}
 
 // ||a - b|| / ||b||, and false on any NaN.
 double relativeError(const std::vector<float>& a, const std::vector<double>& b) {
@@ -191,15 +207,20 @@ private slots:
     void rope_data() {
         QTest::addColumn<bool>("neox");
         QTest::addColumn<int>("headDim");
-        QTest::newRow("adjacent pairs, 64") << false << 64;
-        QTest::newRow("half-split pairs, 64") << true << 64;
-        QTest::newRow("adjacent pairs, 12") << false << 12;
+        QTest::addColumn<bool>("kv8");
+        QTest::newRow("adjacent pairs, 64") << false << 64 << false;
+        QTest::newRow("half-split pairs, 64") << true << 64 << false;
+        QTest::newRow("adjacent pairs, 12") << false << 12 << false;
+        QTest::newRow("8-bit cache, half-split pairs, 128") << true << 128 << true;
+        QTest::newRow("8-bit cache, adjacent pairs, 64") << false << 64 << true;
     }
     void rope() {
         QFETCH(bool, neox);
         QFETCH(int, headDim);
+        QFETCH(bool, kv8);
         auto fn = cudaSymbol<decltype(&parley_cuda_test_rope)>("parley_cuda_test_rope");
-        QVERIFY(fn);
+        auto fn8 = cudaSymbol<decltype(&parley_cuda_test_rope_int8)>("parley_cuda_test_rope_int8");
+        QVERIFY(fn && fn8);
         const int n = 5, startPos = 300, nHead = 4, nHeadKv = 2, qDim = nHead * headDim, kvDim = nHeadKv * headDim;
         const int width = qDim + 2 * kvDim;
         std::vector<float> inv(headDim / 2);
@@ -223,11 +244,34 @@ private slots:
             for (int e = 0; e < kvDim; ++e) rv[size_t(t) * kvDim + e] = row[qDim + kvDim + e];
         }
         std::vector<float> q(rq.size()), k(rk.size()), v(rv.size());
-        CALL(fn(n, startPos, nHead, nHeadKv, headDim, neox, inv.data(), qkv.data(), q.data(), k.data(), v.data(), err_,
-                sizeof(err_)));
+        if (!kv8) {
+            CALL(fn(n, startPos, nHead, nHeadKv, headDim, neox, inv.data(), qkv.data(), q.data(), k.data(), v.data(), err_,
+                    sizeof(err_)));
+            QVERIFY(relativeError(q, rq) < 2e-3);
+            QVERIFY(relativeError(k, rk) < 2e-3);
+            QVERIFY(relativeError(v, rv) < 1e-6);
+            return;
+        }
+        // 8-bit: V is exact input, so its bytes and scales must equal the reference's; K's
+        // rotation may round differently in the last bit of a half, so its bytes may be one off.
+        std::vector<int8_t> k8(k.size(), 0x55), v8(v.size(), 0x55);
+        std::vector<float> ks(size_t(n) * nHeadKv, NAN), vs(ks.size(), NAN);
+        CALL(fn8(n, startPos, nHead, nHeadKv, headDim, neox, inv.data(), qkv.data(), q.data(), k8.data(), ks.data(),
+                 v8.data(), vs.data(), err_, sizeof(err_)));
         QVERIFY(relativeError(q, rq) < 2e-3);
-        QVERIFY(relativeError(k, rk) < 2e-3);
-        QVERIFY(relativeError(v, rv) < 1e-6);
+        std::vector<float> kRef(rk.size()), vRef(rv.size());
+        for (size_t i = 0; i < rk.size(); ++i) kRef[i] = roundHalf(float(rk[i]));
+        for (size_t i = 0; i < rv.size(); ++i) vRef[i] = roundHalf(float(rv[i]));
+        std::vector<int8_t> k8Ref, v8Ref;
+        std::vector<float> ksRef, vsRef;
+        quantizeCacheRows(kRef, headDim, k8Ref, ksRef);
+        quantizeCacheRows(vRef, headDim, v8Ref, vsRef);
+        QVERIFY(v8 == v8Ref);
+        QVERIFY(vs == vsRef);
+        for (size_t i = 0; i < k8.size(); ++i) QVERIFY2(std::abs(k8[i] - k8Ref[i]) <= 1, qPrintable(QString("K byte %1").arg(i)));
+        for (size_t i = 0; i < ks.size(); ++i) QVERIFY(std::abs(ks[i] - ksRef[i]) <= 1e-3f * ksRef[i]);
+        for (size_t i = 0; i < k.size(); ++i) k[i] = float(k8[i]) * ks[i / headDim];
+        QVERIFY(relativeError(k, rk) < 1e-2);
     }
 
     void attentionDecode_data() {
@@ -236,22 +280,32 @@ private slots:
         QTest::addColumn<int>("headDim");
         QTest::addColumn<int>("length");
         QTest::addColumn<int>("maxContext");
-        QTest::newRow("1 position") << 8 << 2 << 128 << 1 << 1024;
-        QTest::newRow("37 positions") << 8 << 2 << 128 << 37 << 1024;
-        QTest::newRow("1000 positions, split") << 8 << 2 << 128 << 1000 << 1024;
-        QTest::newRow("4096 positions, 32 heads") << 32 << 32 << 128 << 4096 << 4096;
-        QTest::newRow("GQA 9/3, head 64") << 9 << 3 << 64 << 700 << 2048;
-        QTest::newRow("head 12") << 4 << 1 << 12 << 300 << 512;
+        QTest::addColumn<bool>("kv8");
+        QTest::newRow("1 position") << 8 << 2 << 128 << 1 << 1024 << false;
+        QTest::newRow("37 positions") << 8 << 2 << 128 << 37 << 1024 << false;
+        QTest::newRow("1000 positions, split") << 8 << 2 << 128 << 1000 << 1024 << false;
+        QTest::newRow("4096 positions, 32 heads") << 32 << 32 << 128 << 4096 << 4096 << false;
+        QTest::newRow("GQA 9/3, head 64") << 9 << 3 << 64 << 700 << 2048 << false;
+        QTest::newRow("head 12") << 4 << 1 << 12 << 300 << 512 << false;
         // Heads of 64 and 128 take the register kernel where chunks reach 128 positions (the
         // chunk grows with the context the graph is made for and shrinks with more KV heads; on
         // a 132-SM GPU these rows do, "4096 positions" too), one instance per group size bound
         // (1, 4, 8); the rows above with shorter chunks and head 96 take the shared-memory kernel.
-        QTest::newRow("GQA 32/4, head 128, long") << 32 << 4 << 128 << 900 << 40000;
-        QTest::newRow("GQA 64/8, head 64, long") << 64 << 8 << 64 << 1200 << 16384;
-        QTest::newRow("GQA 64/16, head 128, long") << 64 << 16 << 128 << 1500 << 8192;
-        QTest::newRow("GQA 16/8, head 64, long") << 16 << 8 << 64 << 333 << 20000;
-        QTest::newRow("MHA 12 heads, head 64, long") << 12 << 12 << 64 << 2049 << 16384;
-        QTest::newRow("head 96") << 8 << 8 << 96 << 500 << 1024;
+        QTest::newRow("GQA 32/4, head 128, long") << 32 << 4 << 128 << 900 << 40000 << false;
+        QTest::newRow("GQA 64/8, head 64, long") << 64 << 8 << 64 << 1200 << 16384 << false;
+        QTest::newRow("GQA 64/16, head 128, long") << 64 << 16 << 128 << 1500 << 8192 << false;
+        QTest::newRow("GQA 16/8, head 64, long") << 16 << 8 << 64 << 333 << 20000 << false;
+        QTest::newRow("MHA 12 heads, head 64, long") << 12 << 12 << 64 << 2049 << 16384 << false;
+        QTest::newRow("head 96") << 8 << 8 << 96 << 500 << 1024 << false;
+        // The 8-bit cache always takes the register kernel: short and long chunks, each group
+        // size bound, heads of 64 and 128.
+        QTest::newRow("8-bit cache, 1 position") << 8 << 2 << 128 << 1 << 1024 << true;
+        QTest::newRow("8-bit cache, 37 positions") << 8 << 2 << 128 << 37 << 1024 << true;
+        QTest::newRow("8-bit cache, GQA 9/3, head 64") << 9 << 3 << 64 << 700 << 2048 << true;
+        QTest::newRow("8-bit cache, 4096 positions, 32 heads") << 32 << 32 << 128 << 4096 << 4096 << true;
+        QTest::newRow("8-bit cache, GQA 32/4, head 128, long") << 32 << 4 << 128 << 900 << 40000 << true;
+        QTest::newRow("8-bit cache, GQA 64/8, head 64, long") << 64 << 8 << 64 << 1200 << 16384 << true;
+        QTest::newRow("8-bit cache, MHA 12 heads, head 64, long") << 12 << 12 << 64 << 2049 << 16384 << true;
     }
     void attentionDecode() {
         QFETCH(int, nHead);
@@ -259,13 +313,24 @@ private slots:
         QFETCH(int, headDim);
         QFETCH(int, length);
         QFETCH(int, maxContext);
+        QFETCH(bool, kv8);
         auto fn = cudaSymbol<decltype(&parley_cuda_test_attention_decode)>("parley_cuda_test_attention_decode");
-        QVERIFY(fn);
+        auto fn8 = cudaSymbol<decltype(&parley_cuda_test_attention_decode_int8)>("parley_cuda_test_attention_decode_int8");
+        QVERIFY(fn && fn8);
         const int kvDim = nHeadKv * headDim, G = nHead / nHeadKv;
         const std::vector<float> q = randomFloats(size_t(nHead) * headDim, -2.f, 2.f);
         std::vector<float> k = randomFloats(size_t(length) * kvDim), v = randomFloats(size_t(length) * kvDim);
         for (float& x : k) x = roundHalf(x);
         for (float& x : v) x = roundHalf(x);
+        // 8-bit: the kernel gets the new row's halves and must store exactly the reference's
+        // bytes and scales for it; every row is attended as the cache gives it back.
+        const std::vector<float> kNew(k.end() - kvDim, k.end()), vNew(v.end() - kvDim, v.end());
+        std::vector<int8_t> k8, v8;
+        std::vector<float> ks, vs;
+        if (kv8) {
+            quantizeCacheRows(k, headDim, k8, ks);
+            quantizeCacheRows(v, headDim, v8, vs);
+        }
         std::vector<double> ref(size_t(nHead) * headDim);
         for (int h = 0; h < nHead; ++h) {
             const int kvh = h / G;
@@ -286,7 +351,22 @@ private slots:
             }
         }
         std::vector<float> out(ref.size());
-        CALL(fn(nHead, nHeadKv, headDim, length, maxContext, q.data(), k.data(), v.data(), out.data(), err_, sizeof(err_)));
+        if (kv8) {
+            std::vector<int8_t> k8Got = k8, v8Got = v8;
+            std::vector<float> ksGot = ks, vsGot = vs;
+            std::fill(k8Got.end() - kvDim, k8Got.end(), int8_t(0x55));
+            std::fill(v8Got.end() - kvDim, v8Got.end(), int8_t(0x55));
+            std::fill(ksGot.end() - nHeadKv, ksGot.end(), NAN);
+            std::fill(vsGot.end() - nHeadKv, vsGot.end(), NAN);
+            CALL(fn8(nHead, nHeadKv, headDim, length, maxContext, q.data(), k8Got.data(), ksGot.data(), v8Got.data(),
+                     vsGot.data(), kNew.data(), vNew.data(), out.data(), err_, sizeof(err_)));
+            QVERIFY(k8Got == k8);
+            QVERIFY(v8Got == v8);
+            QVERIFY(ksGot == ks);
+            QVERIFY(vsGot == vs);
+        } else {
+            CALL(fn(nHead, nHeadKv, headDim, length, maxContext, q.data(), k.data(), v.data(), out.data(), err_, sizeof(err_)));
+        }
         const double e = relativeError(out, ref);
         QVERIFY2(e < 1e-4, qPrintable(QString("relative error %1").arg(e)));
     }
@@ -295,23 +375,34 @@ private slots:
         QTest::addColumn<int>("headDim");
         QTest::addColumn<int>("startPos");
         QTest::addColumn<int>("n");
-        QTest::newRow("head 128, 70 tokens") << 128 << 0 << 70;
-        QTest::newRow("head 128, 130 after 40 cached") << 128 << 40 << 130;
-        QTest::newRow("head 64, 1 token after 33") << 64 << 33 << 1;
-        QTest::newRow("head 96, 65 tokens") << 96 << 0 << 65;
-        QTest::newRow("head 16 (simple path), 20 after 5") << 16 << 5 << 20;
+        QTest::addColumn<bool>("kv8");
+        QTest::newRow("head 128, 70 tokens") << 128 << 0 << 70 << false;
+        QTest::newRow("head 128, 130 after 40 cached") << 128 << 40 << 130 << false;
+        QTest::newRow("head 64, 1 token after 33") << 64 << 33 << 1 << false;
+        QTest::newRow("head 96, 65 tokens") << 96 << 0 << 65 << false;
+        QTest::newRow("head 16 (simple path), 20 after 5") << 16 << 5 << 20 << false;
+        QTest::newRow("8-bit cache, head 128, 130 after 40 cached") << 128 << 40 << 130 << true;
+        QTest::newRow("8-bit cache, head 64, 70 tokens") << 64 << 0 << 70 << true;
     }
     void attentionPrefill() {
         QFETCH(int, headDim);
         QFETCH(int, startPos);
         QFETCH(int, n);
+        QFETCH(bool, kv8);
         auto fn = cudaSymbol<decltype(&parley_cuda_test_attention_prefill)>("parley_cuda_test_attention_prefill");
-        QVERIFY(fn);
+        auto fn8 = cudaSymbol<decltype(&parley_cuda_test_attention_prefill_int8)>("parley_cuda_test_attention_prefill_int8");
+        QVERIFY(fn && fn8);
         const int nHead = 4, nHeadKv = 2, G = 2, qDim = nHead * headDim, kvDim = nHeadKv * headDim, length = startPos + n;
         std::vector<float> q = randomFloats(size_t(n) * qDim, -2.f, 2.f), k = randomFloats(size_t(length) * kvDim),
                            v = randomFloats(size_t(length) * kvDim);
         for (auto* vec : {&q, &k, &v})
             for (float& x : *vec) x = roundHalf(x);
+        std::vector<int8_t> k8, v8;
+        std::vector<float> ks, vs;
+        if (kv8) {
+            quantizeCacheRows(k, headDim, k8, ks);
+            quantizeCacheRows(v, headDim, v8, vs);
+        }
         std::vector<double> ref(size_t(n) * qDim);
         for (int t = 0; t < n; ++t)
             for (int h = 0; h < nHead; ++h) {
@@ -334,7 +425,11 @@ private slots:
                 }
             }
         std::vector<float> out(ref.size());
-        CALL(fn(nHead, nHeadKv, headDim, startPos, n, q.data(), k.data(), v.data(), out.data(), err_, sizeof(err_)));
+        if (kv8)
+            CALL(fn8(nHead, nHeadKv, headDim, startPos, n, q.data(), k8.data(), ks.data(), v8.data(), vs.data(), out.data(),
+                     err_, sizeof(err_)));
+        else
+            CALL(fn(nHead, nHeadKv, headDim, startPos, n, q.data(), k.data(), v.data(), out.data(), err_, sizeof(err_)));
         const double e = relativeError(out, ref);
         QVERIFY2(e < 5e-3, qPrintable(QString("relative error %1").arg(e)));
     }
