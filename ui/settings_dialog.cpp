@@ -94,8 +94,15 @@ SettingsDialog::SettingsDialog(const parley::app::Settings& settings, std::optio
     backend_->addItem(tr("CPU"), "cpu");
     if (backend_->findData(m.backend) < 0) backend_->addItem(m.backend, m.backend);
     backend_->setCurrentIndex(std::max(0, backend_->findData(m.backend)));
+    // The 8-bit K/V cache halves the memory a long context takes (engine/kv_cache_format.h).
+    kvCache_ = new QComboBox(model);
+    kvCache_->setObjectName("kvCache");
+    kvCache_->addItem(tr("FP16 (exact)"), "fp16");
+    kvCache_->addItem(tr("8-bit (half the memory)"), "int8");
+    kvCache_->setCurrentIndex(std::max(0, kvCache_->findData(m.kvCache)));
     modelForm->addRow(tr("Context length:"), context_);
     modelForm->addRow(tr("Precision:"), precision_);
+    modelForm->addRow(tr("K/V cache:"), kvCache_);
     modelForm->addRow(tr("Backend:"), backend_);
     layout->addWidget(model);
 
@@ -125,6 +132,7 @@ ModelSettings SettingsDialog::model() const {
     m.contextLength = context_->value();
     m.precision = precision_->currentData().toString();
     m.backend = backend_->currentData().toString();
+    m.kvCache = kvCache_->currentData().toString();
     return m;
 }
 

@@ -43,6 +43,7 @@ private:
     QSpinBox* seed_;
     QSpinBox* context_;
     QComboBox* precision_;
+    QComboBox* kvCache_;
     QComboBox* backend_;
 };
 

@@ -24,6 +24,7 @@
 #include <QScrollBar>
 #include <QSignalSpy>
 #include <QSpinBox>
+#include <QComboBox>
 #include <QTest>
 #include <QTextDocument>
 #include <QTextTable>
@@ -309,9 +310,14 @@ void WidgetsTest::settingsDialogSavesDefaultsAndConversationPrompt() {
     dialog.findChild<QPlainTextEdit*>("conversationSystemPrompt")->setPlainText("Talk like a robot.");
     auto* temperature = dialog.findChildren<QDoubleSpinBox*>().first();
     temperature->setValue(1.25);
+    auto* kvCache = dialog.findChild<QComboBox*>("kvCache");
+    QVERIFY(kvCache);
+    QCOMPARE(kvCache->currentData().toString(), QString("fp16"));
+    kvCache->setCurrentIndex(kvCache->findData("int8"));
     dialog.saveTo(settings);
     QCOMPARE(settings.systemPrompt(), QString("Be concise."));
     QCOMPARE(settings.sampling().temperature, 1.25);
+    QCOMPARE(settings.model().kvCache, QString("int8"));
     QCOMPARE(dialog.conversationSystemPrompt(), QString("Talk like a robot."));
     QCOMPARE(dialog.sampling().temperature, 1.25);
 
