@@ -36,8 +36,10 @@ BackendChoice chooseBackend(const ModelSettings& settings, const parley::Model& 
     BackendChoice choice;
     const std::optional<parley::Precision> requested = precisionFromName(settings.precision);
     const bool wantsGpu = settings.backend.startsWith("gpu");
-    const parley::KvCacheType kvCache =
-        parley::parseKvCacheType(settings.kvCache.toStdString()).value_or(parley::KvCacheType::FP16);
+    // Auto: the planner may take the 8-bit cache on the GPU where only it lets the model fit; the
+    // CPU keeps FP16.
+    const parley::KvCacheRequest kvRequest =
+        parley::parseKvCacheRequest(settings.kvCache.toStdString()).value_or(parley::KvCacheRequest::Auto);
     const QString precisionWhy = requested ? QStringLiteral("%1 chosen in Settings").arg(parley::precisionName(*requested))
                                            : QStringLiteral("the file's own precision");
     (void)header;
@@ -59,13 +61,13 @@ BackendChoice chooseBackend(const ModelSettings& settings, const parley::Model& 
             in.contextLength = contextLength;
             in.freeBytes = gpu->freeBytes;
             in.requested = requested;
-            in.kvCache = kvCache;
+            in.kvCache = kvRequest;
             const parley::PrecisionPlan plan = parley::planPrecision(in);
             if (plan.fits) {
                 parley::BackendOptions options;
                 options.cudaDevice = device;
                 options.cpuThreads = settings.cpuThreads;
-                options.kvCache = kvCache;
+                options.kvCache = plan.kvCache;
                 choice.backend = parley::makeBackend("cuda", options); // throws with the reason when CUDA cannot start
                 choice.precision = plan.precision;
                 choice.reason = QString::fromStdString(plan.reason) +
@@ -81,7 +83,7 @@ BackendChoice chooseBackend(const ModelSettings& settings, const parley::Model& 
     if (wantsGpu)
         throw parley::Error(("the backend '" + settings.backend + "' is not available: this Parley was built without CUDA")
                                 .toStdString());
-    choice.backend = parley::makeCpuBackend(settings.cpuThreads, kvCache);
+    choice.backend = parley::makeCpuBackend(settings.cpuThreads, parley::kvCacheTypeOf(kvRequest));
     choice.precision = requested;
     choice.reason = precisionWhy + "; " + cpuWhy;
     return choice;

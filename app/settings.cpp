@@ -44,7 +44,7 @@ ModelSettings Settings::model() const {
     m.contextLength = qBound(128, settings_->value("model/contextLength", d.contextLength).toInt(), 1 << 20);
     m.cpuThreads = qBound(0, settings_->value("model/cpuThreads", d.cpuThreads).toInt(), 1024);
     m.kvCache = settings_->value("model/kvCache", d.kvCache).toString();
-    if (m.kvCache != "fp16" && m.kvCache != "int8") m.kvCache = d.kvCache;
+    if (m.kvCache != "auto" && m.kvCache != "fp16" && m.kvCache != "int8") m.kvCache = d.kvCache;
     return m;
 }
 

@@ -18,7 +18,7 @@ struct ModelSettings {
     QString backend = "auto";   // "auto", "cpu", "gpu0", "gpu1", ...
     int contextLength = 2048;   // tokens; capped by the model's trained context
     int cpuThreads = 0;         // 0: one per core
-    QString kvCache = "fp16";   // K/V cache: "fp16", "int8" (engine/kv_cache_format.h)
+    QString kvCache = "auto";   // K/V cache: "auto", "fp16", "int8" (engine/kv_cache_format.h)
     bool operator==(const ModelSettings&) const = default;
 };
 

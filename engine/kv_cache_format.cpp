@@ -20,6 +20,28 @@ std::optional<KvCacheType> parseKvCacheType(std::string_view text) {
     return std::nullopt;
 }
 
+const char* kvCacheRequestLabel(KvCacheRequest request) {
+    switch (request) {
+    case KvCacheRequest::Auto: return "auto";
+    case KvCacheRequest::FP16: return "fp16";
+    case KvCacheRequest::INT8: return "int8";
+    }
+    return "?";
+}
+
+std::optional<KvCacheRequest> parseKvCacheRequest(std::string_view text) {
+    if (text == "auto") return KvCacheRequest::Auto;
+    if (text == "fp16") return KvCacheRequest::FP16;
+    if (text == "int8") return KvCacheRequest::INT8;
+    return std::nullopt;
+}
+
+KvCacheType kvCacheTypeOf(KvCacheRequest request) {
+    return request == KvCacheRequest::INT8 ? KvCacheType::INT8 : KvCacheType::FP16;
+}
+
+bool gpuInt8KvCacheSupports(int headDim) { return headDim == 64 || headDim == 128; }
+
 int64_t kvCacheBytesPerToken(const ModelConfig& config, KvCacheType type) {
     const int64_t kAndV = 2;
     switch (type) {

@@ -35,6 +35,19 @@ const char* kvCacheLabel(KvCacheType type);
 // "fp16" or "int8"; anything else is empty.
 std::optional<KvCacheType> parseKvCacheType(std::string_view text);
 
+// What a user asks for: a type, or Auto — the precision planner (engine/precision_planner.h)
+// takes the FP16 cache unless only the 8-bit one lets the model, or a higher weight precision,
+// fit the GPU (8 bits cost the default model +0.25 % perplexity; INT8 -> INT4 weights cost far
+// more). Wherever no planner runs (the CPU; an explicit precision on the command line), Auto is FP16.
+enum class KvCacheRequest { Auto, FP16, INT8 };
+// "auto", "fp16", "int8".
+const char* kvCacheRequestLabel(KvCacheRequest request);
+std::optional<KvCacheRequest> parseKvCacheRequest(std::string_view text);
+// The type an explicit request names; Auto without a planner: FP16.
+KvCacheType kvCacheTypeOf(KvCacheRequest request);
+// Whether the GPU's 8-bit cache takes this head size (64 and 128: kernels/attention_decode.h).
+bool gpuInt8KvCacheSupports(int headDim);
+
 // Bytes of K and V cache per token of context: FP16 2 * nLayer * kvDim * 2; INT8
 // 2 * nLayer * (kvDim + nHeadKv * 4), the 4 bytes being each head vector's float scale.
 int64_t kvCacheBytesPerToken(const ModelConfig& config, KvCacheType type);

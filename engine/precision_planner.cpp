@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <vector>
 
 namespace parley {
 
@@ -37,6 +38,10 @@ std::string formatGigabytes(uint64_t bytes) {
 }
 
 GpuMemoryEstimate estimateGpuMemory(const PrecisionPlanInput& in, Precision p) {
+    return estimateGpuMemory(in, p, kvCacheTypeOf(in.kvCache));
+}
+
+GpuMemoryEstimate estimateGpuMemory(const PrecisionPlanInput& in, Precision p, KvCacheType kvType) {
     const ModelConfig& c = in.config;
     const int64_t d = c.nEmbd, q = c.qDim(), kv = c.kvDim(), ff = c.nFf, V = c.vocabSize, L = c.nLayer;
     const int g8 = in.int8GroupSize, g4 = in.int4GroupSize;
@@ -48,7 +53,7 @@ GpuMemoryEstimate estimateGpuMemory(const PrecisionPlanInput& in, Precision p) {
     const uint64_t output = matrixBytes(V, d, outP, g8, g4);
     e.weightBytes = uint64_t(L) * perLayer + output + uint64_t(d) * 4;
     if (!c.tiedEmbeddings && in.untiedEmbeddingOnGpu) e.weightBytes += output;
-    e.kvCacheBytes = uint64_t(kvCacheBytesPerToken(c, in.kvCache)) * uint64_t(std::max(0, in.contextLength));
+    e.kvCacheBytes = uint64_t(kvCacheBytesPerToken(c, kvType)) * uint64_t(std::max(0, in.contextLength));
     // Prefill chunk buffers (up to 512 tokens), logits rows, cuBLAS workspace, for quantized
     // weights the dequantization scratch (two slabs of 48 MiB), and the decode attention's
     // partial results (chunks of at least 32 positions: kernels/attention_decode.cu; counted at
@@ -69,11 +74,38 @@ PrecisionPlan planPrecision(const PrecisionPlanInput& in) {
     // Precision enumerators run FP16 < INT8 < INT4 from most to fewest bits: "not above the file"
     // means an enumerator value at least the file's.
     auto atMostFile = [&](Precision p) { return int(p) >= int(in.filePrecision); };
-    // The 8-bit K/V cache changes what fits, so a sentence that counted it says so.
-    const std::string kvNote = in.kvCache == KvCacheType::INT8 ? ", with an 8-bit K/V cache" : "";
-    auto sentence = [&](Precision p, const GpuMemoryEstimate& e) {
-        return std::string(precisionLabel(p)) + " — needs " + formatGigabytes(e.total()) + ", " +
-               formatGigabytes(in.freeBytes) + " free" + kvNote;
+    // The caches to try at each precision, in order: the one asked for; with Auto the FP16 cache
+    // and then, where the GPU takes the head size, the 8-bit one (a far smaller loss than the next
+    // weight precision down: docs/engine.md).
+    std::vector<KvCacheType> caches;
+    if (in.kvCache == KvCacheRequest::Auto) {
+        caches.push_back(KvCacheType::FP16);
+        if (gpuInt8KvCacheSupports(in.config.headDim)) caches.push_back(KvCacheType::INT8);
+    } else {
+        caches.push_back(kvCacheTypeOf(in.kvCache));
+    }
+    // A sentence that counted the 8-bit cache says so; one that chose it over FP16 says why.
+    auto kvNote = [&](Precision p, KvCacheType kv) {
+        if (kv != KvCacheType::INT8) return std::string();
+        std::string note = ", with an 8-bit K/V cache";
+        if (in.kvCache == KvCacheRequest::Auto)
+            note += " (with FP16 it would need " + formatGigabytes(estimateGpuMemory(in, p, KvCacheType::FP16).total()) + ")";
+        return note;
+    };
+    auto choose = [&](Precision p, KvCacheType kv, const GpuMemoryEstimate& e) {
+        plan.precision = p;
+        plan.kvCache = kv;
+        plan.memory = e;
+        plan.fits = e.total() <= in.freeBytes;
+    };
+    // At precision p: the first cache that fits, else the smallest (for the numbers).
+    auto tryPrecision = [&](Precision p) {
+        for (KvCacheType kv : caches) {
+            const GpuMemoryEstimate e = estimateGpuMemory(in, p, kv);
+            choose(p, kv, e);
+            if (plan.fits) return true;
+        }
+        return false;
     };
     if (in.requested) {
         Precision p = *in.requested;
@@ -82,31 +114,23 @@ PrecisionPlan planPrecision(const PrecisionPlanInput& in) {
             note = std::string(" (the file holds ") + precisionLabel(in.filePrecision) + ")";
             p = in.filePrecision;
         }
-        plan.precision = p;
-        plan.memory = estimateGpuMemory(in, p);
-        plan.fits = plan.memory.total() <= in.freeBytes;
-        plan.reason = plan.fits ? sentence(p, plan.memory) + note
-                                : std::string(precisionLabel(p)) + " does not fit — needs " +
-                                      formatGigabytes(plan.memory.total()) + ", " + formatGigabytes(in.freeBytes) + " free" + kvNote +
-                                      note;
+        tryPrecision(p);
+        const std::string numbers = formatGigabytes(plan.memory.total()) + ", " + formatGigabytes(in.freeBytes) + " free";
+        plan.reason = plan.fits ? std::string(precisionLabel(p)) + " — needs " + numbers + kvNote(p, plan.kvCache) + note
+                                : std::string(precisionLabel(p)) + " does not fit — needs " + numbers +
+                                      (plan.kvCache == KvCacheType::INT8 ? ", with an 8-bit K/V cache" : "") + note;
         return plan;
     }
     for (Precision p : {Precision::FP16, Precision::INT8, Precision::INT4}) {
-        if (!atMostFile(p)) continue;
-        const GpuMemoryEstimate e = estimateGpuMemory(in, p);
-        if (e.total() <= in.freeBytes) {
-            plan.fits = true;
-            plan.precision = p;
-            plan.memory = e;
-            plan.reason = sentence(p, e);
-            return plan;
-        }
+        if (!atMostFile(p) || !tryPrecision(p)) continue;
+        plan.reason = std::string(precisionLabel(p)) + " — needs " + formatGigabytes(plan.memory.total()) + ", " +
+                      formatGigabytes(in.freeBytes) + " free" + kvNote(p, plan.kvCache);
+        return plan;
     }
-    plan.fits = false;
-    plan.precision = Precision::INT4;
-    plan.memory = estimateGpuMemory(in, Precision::INT4);
+    tryPrecision(Precision::INT4);
     plan.reason = "Does not fit — INT4 needs " + formatGigabytes(plan.memory.total()) + ", " +
-                  formatGigabytes(in.freeBytes) + " free" + kvNote;
+                  formatGigabytes(in.freeBytes) + " free" +
+                  (plan.kvCache == KvCacheType::INT8 ? ", with an 8-bit K/V cache" : "");
     return plan;
 }
 

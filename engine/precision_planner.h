@@ -27,9 +27,10 @@ struct PrecisionPlanInput {
     // a tied one is the output projection and lives on the GPU either way.
     bool untiedEmbeddingOnGpu = false;
     uint64_t reserveBytes = uint64_t(256) << 20; // cuBLAS, kernels, fragmentation
-    // The K/V cache's element type: 8 bits take about half the bytes of FP16, which can let a
-    // higher weight precision fit. The plan's reason says so when INT8.
-    KvCacheType kvCache = KvCacheType::FP16;
+    // The K/V cache asked for: 8 bits take about half the bytes of FP16, which can let a higher
+    // weight precision fit. Auto: at each precision the FP16 cache first, then the 8-bit one
+    // (where the GPU takes the model's head size); the plan says which, and its reason says so.
+    KvCacheRequest kvCache = KvCacheRequest::FP16;
 };
 
 struct GpuMemoryEstimate {
@@ -44,13 +45,16 @@ struct PrecisionPlan {
     bool fits = false;
     Precision precision = Precision::INT4;
     GpuMemoryEstimate memory;   // for the chosen precision
+    KvCacheType kvCache = KvCacheType::FP16; // the cache the plan counted
     uint64_t freeBytes = 0;
     std::string reason;         // "INT4 — needs 4.6 GB, 7.1 GB free" (", with an 8-bit K/V cache"
                                 // after "free" when the input asks for it)
 };
 
-// What the CUDA backend will take for this model at precision p (the token embedding and output
-// projection never go below INT8, as ModelOptions does).
+// What the CUDA backend will take for this model at precision p with a K/V cache of type kv (the
+// token embedding and output projection never go below INT8, as ModelOptions does). Without kv:
+// the type in.kvCache names (Auto: FP16).
+GpuMemoryEstimate estimateGpuMemory(const PrecisionPlanInput& in, Precision p, KvCacheType kv);
 GpuMemoryEstimate estimateGpuMemory(const PrecisionPlanInput& in, Precision p);
 PrecisionPlan planPrecision(const PrecisionPlanInput& in);
 

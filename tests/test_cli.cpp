@@ -80,13 +80,13 @@ private slots:
             if (QString(command) == "perplexity") args << "-f" << QString::fromStdString(envPath("PARLEY_TEST_DATA", "text/README.md"));
             const Run r = runCli(args);
             QCOMPARE(r.exitCode, 1);
-            QCOMPARE(r.err, QString("parley-cli: --kv-cache must be fp16 or int8, not 'bogus'\n"));
+            QCOMPARE(r.err, QString("parley-cli: --kv-cache must be auto, fp16 or int8, not 'bogus'\n"));
         }
         const Run bench = runTool("parley-bench", {"--synthetic", "smollm2-135m", "--kv-cache", "bogus"});
         QCOMPARE(bench.exitCode, 1);
         QCOMPARE(bench.err, QString("parley-bench: --kv-cache must be fp16 or int8, not 'bogus'\n"));
         QVERIFY(runTool("parley-bench", {"--help"}).out.contains("--kv-cache fp16|int8"));
-        QVERIFY(runCli({"generate", "--help"}).out.contains("--kv-cache fp16|int8"));
+        QVERIFY(runCli({"generate", "--help"}).out.contains("--kv-cache auto|fp16|int8"));
     }
 
     void int8KvCacheReachesTheBackend() {
@@ -111,6 +111,13 @@ private slots:
         QCOMPARE(o["kv_cache"].toString(), QString("int8"));
         QVERIFY2(o["backend"].toString().contains("8-bit K/V"), qPrintable(r.out));
         QVERIFY2(o["text"].toString().contains("Paris"), qPrintable(r.out));
+        // The default, auto, is FP16 where no planner runs (the CPU).
+        const Run byDefault = runCli({"generate", "-m", model(), "-p", "The capital of France is", "-n", "2", "--temp", "0",
+                                      "--backend", "cpu", "--json"});
+        QCOMPARE(byDefault.exitCode, 0);
+        const QJsonObject d = QJsonDocument::fromJson(byDefault.out.toUtf8()).object();
+        QCOMPARE(d["kv_cache"].toString(), QString("fp16"));
+        QVERIFY2(!d["backend"].toString().contains("8-bit"), qPrintable(byDefault.out));
     }
 
     void infoDescribesTheDefaultModel() {

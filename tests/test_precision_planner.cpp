@@ -161,7 +161,7 @@ private slots:
         PrecisionPlanInput in = input(llama2_7b(), 80 * GiB);
         in.contextLength = 2048;
         const uint64_t fp16 = estimateGpuMemory(in, Precision::INT4).kvCacheBytes;
-        in.kvCache = KvCacheType::INT8;
+        in.kvCache = KvCacheRequest::INT8;
         const uint64_t int8 = estimateGpuMemory(in, Precision::INT4).kvCacheBytes;
         // K and V, 32 layers, 2048 positions: 4096 values of 2 bytes, or of 1 byte plus a float
         // scale for each of the 32 heads.
@@ -171,7 +171,7 @@ private slots:
         QCOMPARE(kvCacheBytesPerToken(llama2_7b(), KvCacheType::FP16), llama2_7b().kvBytesPerToken());
         // Only the cache changes.
         PrecisionPlanInput fp16In = in;
-        fp16In.kvCache = KvCacheType::FP16;
+        fp16In.kvCache = KvCacheRequest::FP16;
         QCOMPARE(estimateGpuMemory(in, Precision::INT4).weightBytes, estimateGpuMemory(fp16In, Precision::INT4).weightBytes);
         QCOMPARE(estimateGpuMemory(in, Precision::INT4).total() + (fp16 - int8), estimateGpuMemory(fp16In, Precision::INT4).total());
     }
@@ -184,7 +184,7 @@ private slots:
         QVERIFY(withFp16Kv.fits);
         QCOMPARE(withFp16Kv.precision, Precision::INT4);
         QVERIFY2(withFp16Kv.reason.find("K/V") == std::string::npos, withFp16Kv.reason.c_str());
-        in.kvCache = KvCacheType::INT8;
+        in.kvCache = KvCacheRequest::INT8;
         const PrecisionPlan withInt8Kv = planPrecision(in);
         QVERIFY(withInt8Kv.fits);
         QCOMPARE(withInt8Kv.precision, Precision::INT8);
@@ -198,6 +198,47 @@ private slots:
         QVERIFY(!refused.fits);
         QVERIFY2(refused.reason.find("FP16 does not fit") == 0 && refused.reason.find("8-bit K/V cache") != std::string::npos,
                  refused.reason.c_str());
+    }
+
+    void autoKvCacheTakesEightBitsOnlyWhereNeeded() {
+        // Plenty of memory: FP16 weights and the FP16 cache, and the reason does not mention it.
+        PrecisionPlanInput in = input(llama2_7b(), 80 * GiB);
+        in.kvCache = KvCacheRequest::Auto;
+        PrecisionPlan plan = planPrecision(in);
+        QCOMPARE(plan.precision, Precision::FP16);
+        QVERIFY(plan.kvCache == KvCacheType::FP16);
+        QVERIFY2(plan.reason.find("K/V") == std::string::npos, plan.reason.c_str());
+        // Between what INT8 weights need with the 8-bit cache and with the FP16 one: INT8 weights
+        // with the 8-bit cache, not INT4 weights with FP16 (a far smaller loss), saying why.
+        const uint64_t int8With8 = estimateGpuMemory(in, Precision::INT8, KvCacheType::INT8).total();
+        const uint64_t int8With16 = estimateGpuMemory(in, Precision::INT8, KvCacheType::FP16).total();
+        QVERIFY(int8With8 < int8With16);
+        in.freeBytes = (int8With8 + int8With16) / 2;
+        plan = planPrecision(in);
+        QVERIFY(plan.fits);
+        QCOMPARE(plan.precision, Precision::INT8);
+        QVERIFY(plan.kvCache == KvCacheType::INT8);
+        QCOMPARE(plan.reason, "INT8 — needs " + formatGigabytes(int8With8) + ", " + formatGigabytes(in.freeBytes) +
+                                  " free, with an 8-bit K/V cache (with FP16 it would need " + formatGigabytes(int8With16) + ")");
+        // The same with INT8 asked for.
+        in.requested = Precision::INT8;
+        plan = planPrecision(in);
+        QVERIFY(plan.fits && plan.kvCache == KvCacheType::INT8);
+        // FP16 asked for, which fits with neither cache: refused, counted with the smaller one.
+        in.requested = Precision::FP16;
+        plan = planPrecision(in);
+        QVERIFY(!plan.fits);
+        QVERIFY(plan.kvCache == KvCacheType::INT8);
+        // A head size the GPU's 8-bit cache does not take (96): Auto keeps FP16, one step down.
+        PrecisionPlanInput wide = input(llama2(32, 3072, 32, 8192), 80 * GiB);
+        QCOMPARE(wide.config.headDim, 96);
+        wide.kvCache = KvCacheRequest::Auto;
+        wide.freeBytes = (estimateGpuMemory(wide, Precision::INT8, KvCacheType::INT8).total() +
+                          estimateGpuMemory(wide, Precision::INT8, KvCacheType::FP16).total()) / 2;
+        plan = planPrecision(wide);
+        QVERIFY(plan.fits);
+        QCOMPARE(plan.precision, Precision::INT4);
+        QVERIFY(plan.kvCache == KvCacheType::FP16);
     }
 
     void moreMemoryNeverLowersPrecision() {

@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
         if (precisionName == "auto") {
             PrecisionPlanInput in;
             in.contextLength = ctx;
-            in.kvCache = bo.kvCache;
+            in.kvCache = bo.kvCache == KvCacheType::INT8 ? KvCacheRequest::INT8 : KvCacheRequest::FP16;
             in.int4GroupSize = group;
             if (!synthetic.empty()) {
                 in.config = syntheticConfig(synthetic);

@@ -105,25 +105,27 @@ ModelOptions modelOptions(const Args& a) {
     return o;
 }
 
-// --kv-cache fp16|int8 (engine/kv_cache_format.h). The commands read it before opening the
+// --kv-cache auto|fp16|int8 (engine/kv_cache_format.h). The commands read it before opening the
 // model, so that a misspelling is reported at once and not after a load.
-KvCacheType kvCacheFor(const Args& a) {
-    const std::string text = a.get("--kv-cache", "fp16");
-    const std::optional<KvCacheType> type = parseKvCacheType(text);
-    if (!type) throw Error("--kv-cache must be fp16 or int8, not '" + text + "'");
-    return *type;
+KvCacheRequest kvCacheFor(const Args& a) {
+    const std::string text = a.get("--kv-cache", "auto");
+    const std::optional<KvCacheRequest> request = parseKvCacheRequest(text);
+    if (!request) throw Error("--kv-cache must be auto, fp16 or int8, not '" + text + "'");
+    return *request;
 }
 
 // The backend the user asked for (auto: CUDA where it starts, else the CPU, saying why once).
 // With --precision auto on a GPU, the precision planner (DESIGN.md §3) may quantize an FP16/INT8
-// model further on the device so that it fits the free VRAM; its reason is printed.
-std::unique_ptr<Backend> backendFor(const Args& a, const Model& model, int ctx, KvCacheType kvCache) {
+// model further on the device, or take the 8-bit K/V cache (--kv-cache auto), so that it fits
+// the free VRAM; its reason is printed. *kvCache: the cache the backend got.
+std::unique_ptr<Backend> backendFor(const Args& a, const Model& model, int ctx, KvCacheRequest request,
+                                    KvCacheType* kvCache) {
     std::string kind = a.get("--backend", "auto");
     if (kind != "auto" && kind != "cpu" && kind != "cuda")
         throw Error("--backend must be auto, cpu or cuda, not '" + kind + "'");
     BackendOptions bo;
     bo.cpuThreads = a.integer("--threads", 0);
-    bo.kvCache = kvCache;
+    bo.kvCache = kvCacheTypeOf(request);
     if (kind != "cpu" && a.get("--precision", "auto") == "auto") {
         std::vector<GpuDevice> gpus = probeGpus();
         if (!gpus.empty()) {
@@ -132,16 +134,18 @@ std::unique_ptr<Backend> backendFor(const Args& a, const Model& model, int ctx, 
             in.filePrecision = model.weights().layers.empty() ? Precision::FP16 : model.weights().layers[0].wq.precision;
             in.contextLength = ctx;
             in.freeBytes = gpus[0].freeBytes;
-            in.kvCache = kvCache;
+            in.kvCache = request;
             PrecisionPlan plan = planPrecision(in);
             std::fprintf(stderr, "parley-cli: %s on %s\n", plan.reason.c_str(), gpus[0].name.c_str());
             if (plan.fits && plan.precision != in.filePrecision) bo.quantizeOnDevice = plan.precision;
+            if (plan.fits) bo.kvCache = plan.kvCache;
         }
     }
     std::string notice;
     auto backend = makeBackend(kind, bo, &notice);
     if (!notice.empty()) std::fprintf(stderr, "parley-cli: %s\n", notice.c_str());
     backend->load(model.config(), model.weights(), ctx);
+    if (kvCache) *kvCache = bo.kvCache;
     return backend;
 }
 
@@ -183,9 +187,10 @@ const char* kModelOptionsHelp =
     "  --backend auto|cpu|cuda          where to run (default auto)\n"
     "  --threads N                      CPU threads (default: one per core)\n"
     "  --ctx N                          context length (default: the model's, at most 4096)\n"
-    "  --kv-cache fp16|int8             K/V cache values (default fp16); int8 halves the cache's\n"
-    "                                   memory on the GPU (head sizes 64 and 128); the CPU rounds\n"
-    "                                   as the GPU does but keeps FP16 storage\n";
+    "  --kv-cache auto|fp16|int8        K/V cache values; int8 halves the cache's memory on the GPU\n"
+    "                                   (head sizes 64 and 128; the CPU rounds as the GPU does but\n"
+    "                                   keeps FP16 storage); auto (default): FP16 unless with\n"
+    "                                   --precision auto only int8 lets the model fit the GPU\n";
 
 int cmdInfo(const Args& a) {
     ModelOptions o;
@@ -226,9 +231,10 @@ int cmdTokenize(const Args& a) {
 
 int cmdGenerate(const Args& a) {
     if (!a.has("-p")) throw Error("generate needs a prompt (-p PROMPT)");
-    const KvCacheType kvCache = kvCacheFor(a);
+    const KvCacheRequest kvRequest = kvCacheFor(a);
     auto model = Model::open(modelPath(a), modelOptions(a));
-    auto backend = backendFor(a, *model, contextFor(a, *model), kvCache);
+    KvCacheType kvCache = KvCacheType::FP16;
+    auto backend = backendFor(a, *model, contextFor(a, *model), kvRequest, &kvCache);
     Session session(*model, *backend);
     const Tokenizer& tok = model->tokenizer();
     std::vector<int32_t> prompt = tok.encode(a.get("-p"), tok.addsBosByDefault(), true);
@@ -263,9 +269,9 @@ int cmdGenerate(const Args& a) {
 }
 
 int cmdChat(const Args& a) {
-    const KvCacheType kvCache = kvCacheFor(a);
+    const KvCacheRequest kvRequest = kvCacheFor(a);
     auto model = Model::open(modelPath(a), modelOptions(a));
-    auto backend = backendFor(a, *model, contextFor(a, *model), kvCache);
+    auto backend = backendFor(a, *model, contextFor(a, *model), kvRequest, nullptr);
     ChatSession chat(*model, *backend);
     if (a.has("--system")) chat.setSystemPrompt(a.get("--system"));
     SamplingParams sampling = samplingFor(a);
@@ -301,10 +307,10 @@ int cmdPerplexity(const Args& a) {
     if (!in) throw Error(a.get("-f") + ": cannot read");
     std::stringstream ss;
     ss << in.rdbuf();
-    const KvCacheType kvCache = kvCacheFor(a);
+    const KvCacheRequest kvRequest = kvCacheFor(a);
     auto model = Model::open(modelPath(a), modelOptions(a));
     int ctx = a.integer("--ctx", 512);
-    auto backend = backendFor(a, *model, ctx, kvCache);
+    auto backend = backendFor(a, *model, ctx, kvRequest, nullptr);
     Session session(*model, *backend);
     const Tokenizer& tok = model->tokenizer();
     std::vector<int32_t> ids = tok.encode(ss.str(), false, false);
@@ -372,7 +378,7 @@ int main(int argc, char** argv) {
          with({"-p", "-n", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty", "--seed"}), {"--json"},
          "usage: parley-cli generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P]\n"
          "       [--seed S] [--precision auto|fp16|int8|int4] [--backend auto|cpu|cuda] [--threads N]\n"
-         "       [--kv-cache fp16|int8] [--json]\n"
+         "       [--kv-cache auto|fp16|int8] [--json]\n"
          "Streams the continuation of PROMPT to stdout. --json prints one object with the token ids,\n"
          "text and prefill/decode tokens per second instead.\n" + sampleHelp + kModelOptionsHelp},
         {"chat", cmdChat,

@@ -97,6 +97,7 @@ SettingsDialog::SettingsDialog(const parley::app::Settings& settings, std::optio
     // The 8-bit K/V cache halves the memory a long context takes (engine/kv_cache_format.h).
     kvCache_ = new QComboBox(model);
     kvCache_->setObjectName("kvCache");
+    kvCache_->addItem(tr("Auto (8-bit only where FP16 does not fit)"), "auto");
     kvCache_->addItem(tr("FP16 (exact)"), "fp16");
     kvCache_->addItem(tr("8-bit (half the memory)"), "int8");
     kvCache_->setCurrentIndex(std::max(0, kvCache_->findData(m.kvCache)));

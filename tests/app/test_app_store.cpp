@@ -447,7 +447,7 @@ void StoreTest::settingsRoundTripAndClamp() {
     QCOMPARE(settings.sampling().topP, 1.0);
     QCOMPARE(settings.model().precision, QString("auto"));
     QCOMPARE(settings.model().contextLength, 128);
-    QCOMPARE(settings.model().kvCache, QString("fp16"));
+    QCOMPARE(settings.model().kvCache, QString("auto"));
 }
 
 QTEST_GUILESS_MAIN(StoreTest)

@@ -312,7 +312,7 @@ void WidgetsTest::settingsDialogSavesDefaultsAndConversationPrompt() {
     temperature->setValue(1.25);
     auto* kvCache = dialog.findChild<QComboBox*>("kvCache");
     QVERIFY(kvCache);
-    QCOMPARE(kvCache->currentData().toString(), QString("fp16"));
+    QCOMPARE(kvCache->currentData().toString(), QString("auto"));
     kvCache->setCurrentIndex(kvCache->findData("int8"));
     dialog.saveTo(settings);
     QCOMPARE(settings.systemPrompt(), QString("Be concise."));
