@@ -293,9 +293,15 @@ __device__ __forceinline__ void attendNewRow8(const AttentionDecodeArgs& a, int 
 // With one query head a KV head and heads of 128 (LLaMA-2 7B and 13B: the most blocks) eight
 // blocks an SM must fit, 64 registers a thread: the 8-bit instance took 80 and ran its 1,056
 // blocks at 4,096 positions in two waves (H200, 7B shape: 342 against 364 tok/s with the FP16
-// cache). (Heads of 64 at that bound would spill.)
+// cache). (Heads of 64 at that bound would spill; so would the 8-bit instance for sm_80–sm_89,
+// where it is not measured: the bound is for sm_90 only.)
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+constexpr int kMhaRowsMinBlocks = 8;
+#else
+constexpr int kMhaRowsMinBlocks = 1;
+#endif
 template <int HD, int GMAX, bool Q8>
-__global__ void __launch_bounds__(kAttnThreads, GMAX == 1 && HD == 128 ? 8 : 1)
+__global__ void __launch_bounds__(kAttnThreads, GMAX == 1 && HD == 128 ? kMhaRowsMinBlocks : 1)
     attentionDecodeRowsKernel(AttentionDecodeArgs a) {
     constexpr int EPL = HD / 32; // elements a lane
     constexpr int R = kRowsAStep;
