@@ -85,12 +85,11 @@ PrecisionPlan planPrecision(const PrecisionPlanInput& in) {
         caches.push_back(kvCacheTypeOf(in.kvCache));
     }
     // A sentence that counted the 8-bit cache says so; one that chose it over FP16 says why.
-    auto kvNote = [&](Precision p, KvCacheType kv) {
-        if (kv != KvCacheType::INT8) return std::string();
-        std::string note = ", with an 8-bit K/V cache";
-        if (in.kvCache == KvCacheRequest::Auto)
-            note += " (with FP16 it would need " + formatGigabytes(estimateGpuMemory(in, p, KvCacheType::FP16).total()) + ")";
-        return note;
+    auto kvCounted = [&] { return std::string(plan.kvCache == KvCacheType::INT8 ? ", with an 8-bit K/V cache" : ""); };
+    auto kvChosen = [&](Precision p) {
+        if (plan.kvCache != KvCacheType::INT8 || in.kvCache != KvCacheRequest::Auto) return kvCounted();
+        return kvCounted() + " (with FP16 it would need " +
+               formatGigabytes(estimateGpuMemory(in, p, KvCacheType::FP16).total()) + ")";
     };
     auto choose = [&](Precision p, KvCacheType kv, const GpuMemoryEstimate& e) {
         plan.precision = p;
@@ -116,21 +115,19 @@ PrecisionPlan planPrecision(const PrecisionPlanInput& in) {
         }
         tryPrecision(p);
         const std::string numbers = formatGigabytes(plan.memory.total()) + ", " + formatGigabytes(in.freeBytes) + " free";
-        plan.reason = plan.fits ? std::string(precisionLabel(p)) + " — needs " + numbers + kvNote(p, plan.kvCache) + note
-                                : std::string(precisionLabel(p)) + " does not fit — needs " + numbers +
-                                      (plan.kvCache == KvCacheType::INT8 ? ", with an 8-bit K/V cache" : "") + note;
+        plan.reason = plan.fits ? std::string(precisionLabel(p)) + " — needs " + numbers + kvChosen(p) + note
+                                : std::string(precisionLabel(p)) + " does not fit — needs " + numbers + kvCounted() + note;
         return plan;
     }
     for (Precision p : {Precision::FP16, Precision::INT8, Precision::INT4}) {
         if (!atMostFile(p) || !tryPrecision(p)) continue;
         plan.reason = std::string(precisionLabel(p)) + " — needs " + formatGigabytes(plan.memory.total()) + ", " +
-                      formatGigabytes(in.freeBytes) + " free" + kvNote(p, plan.kvCache);
+                      formatGigabytes(in.freeBytes) + " free" + kvChosen(p);
         return plan;
     }
     tryPrecision(Precision::INT4);
     plan.reason = "Does not fit — INT4 needs " + formatGigabytes(plan.memory.total()) + ", " +
-                  formatGigabytes(in.freeBytes) + " free" +
-                  (plan.kvCache == KvCacheType::INT8 ? ", with an 8-bit K/V cache" : "");
+                  formatGigabytes(in.freeBytes) + " free" + kvCounted();
     return plan;
 }
 

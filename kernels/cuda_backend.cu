@@ -682,6 +682,8 @@ private:
         attentionDecodeSplit(length, cfg_.nHeadKv, cfg_.headDim, prop_.multiProcessorCount, chunk, nSplit);
         for (int l = 0; l < cfg_.nLayer; ++l) {
             const Layer& L = layers_[l];
+            // The 8-bit cache: this layer's new K, V rows (FP16) from the QKV GEMV to attention.
+            __half* kNew = kCache8_ ? kvNewRows_ + size_t(l) * 2 * kv : nullptr;
             for (const MatrixPart& p : L.qkv) {
                 GemvArgs a;
                 a.x = dResid_;
@@ -694,8 +696,8 @@ private:
                 a.pairCount = int(p.m.rows / 2);
                 a.qOut = dQ_;
                 if (kCache8_) { // the new row only, for the attention kernel to quantize
-                    a.kCache = kvNewRows_ + size_t(l) * 2 * kv;
-                    a.vCache = a.kCache + kv;
+                    a.kCache = kNew;
+                    a.vCache = kNew + kv;
                     a.kvNewRowOnly = true;
                 } else {
                     a.kCache = kCache_ + l * kvLayer;
@@ -715,8 +717,8 @@ private:
             AttentionDecodeArgs at;
             at.q = dQ_;
             if (kCache8_) {
-                at.k = kvNewRows_ + size_t(l) * 2 * kv;
-                at.v = at.k + kv;
+                at.k = kNew;
+                at.v = kNew + kv;
                 at.cache8 = cache8(l);
             } else {
                 at.k = kCache_ + l * kvLayer;

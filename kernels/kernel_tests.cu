@@ -101,6 +101,65 @@ void downloadCache8(const KvCache8& c, int first, int rows, int nHeadKv, int hea
     }
 }
 
+
+// The rotary-embedding kernel's arguments and its input rows, as both rope entry points take them.
+RopeArgs ropeArgs(DeviceBuffers& b, int nHead, int nHeadKv, int headDim, int neox, const float* invFreq) {
+    RopeArgs r;
+    r.nHead = nHead;
+    r.nHeadKv = nHeadKv;
+    r.headDim = headDim;
+    r.neox = neox != 0;
+    r.invFreq = b.upload(invFreq, size_t(headDim / 2));
+    return r;
+}
+
+// Decode attention's arguments for a new token at position length - 1, all but the cache: the
+// split the backend would choose for maxContext, q, the poisoned output and the workspace.
+AttentionDecodeArgs decodeArgs(DeviceBuffers& b, int nHead, int nHeadKv, int headDim, int length, int maxContext,
+                               const float* q) {
+    int dev = 0, sms = 0;
+    PARLEY_CUDA_CHECK(cudaGetDevice(&dev));
+    PARLEY_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    AttentionDecodeArgs a;
+    a.nHead = nHead;
+    a.nHeadKv = nHeadKv;
+    a.headDim = headDim;
+    attentionDecodeSplit(maxContext, nHeadKv, headDim, sms, a.chunk, a.nSplit);
+    a.q = b.upload(q, size_t(nHead) * headDim);
+    const int pos = length - 1;
+    a.pos = b.upload(&pos, 1);
+    a.out = b.alloc<float>(size_t(nHead) * headDim, true);
+    float* ws = b.alloc<float>(attentionDecodeWorkspaceFloats(nHead, a.nSplit, headDim), true);
+    a.partO = ws;
+    a.partMl = ws + size_t(nHead) * a.nSplit * headDim;
+    a.counters = b.alloc<unsigned>(size_t(nHeadKv));
+    PARLEY_CUDA_CHECK(cudaMemset(a.counters, 0, size_t(nHeadKv) * 4));
+    return a;
+}
+
+// Twice, the output poisoned again in between: the counters must come back to zero for the next
+// launch.
+void launchDecodeTwice(const AttentionDecodeArgs& a, float* out) {
+    launchAttentionDecode(LaunchContext{}, a);
+    PARLEY_CUDA_CHECK(cudaMemset(a.out, 0xff, size_t(a.nHead) * a.headDim * 4));
+    launchAttentionDecode(LaunchContext{}, a);
+    download(out, a.out, size_t(a.nHead) * a.headDim);
+}
+
+// Prefill attention's arguments, all but the cache: q for positions startPos .. startPos+n-1.
+AttentionPrefillArgs prefillArgs(DeviceBuffers& b, int nHead, int nHeadKv, int headDim, int startPos, int n,
+                                 const float* q) {
+    AttentionPrefillArgs a;
+    a.nHead = nHead;
+    a.nHeadKv = nHeadKv;
+    a.headDim = headDim;
+    a.n = n;
+    a.startPos = startPos;
+    a.q = b.uploadAsHalf(q, size_t(n) * nHead * headDim);
+    a.out = b.alloc<__half>(size_t(n) * nHead * headDim, true);
+    return a;
+}
+
 } // namespace
 } // namespace parley::cuda
 
@@ -169,12 +228,7 @@ extern "C" int parley_cuda_test_rope(int n, int startPos, int nHead, int nHeadKv
     return reportErrors(err, errLen, [&] {
         DeviceBuffers b;
         const int qDim = nHead * headDim, kvDim = nHeadKv * headDim;
-        RopeArgs r;
-        r.nHead = nHead;
-        r.nHeadKv = nHeadKv;
-        r.headDim = headDim;
-        r.neox = neox != 0;
-        r.invFreq = b.upload(invFreq, size_t(headDim / 2));
+        const RopeArgs r = ropeArgs(b, nHead, nHeadKv, headDim, neox, invFreq);
         const __half* in = b.uploadAsHalf(qkv, size_t(n) * (qDim + 2 * kvDim));
         __half* qd = b.alloc<__half>(size_t(n) * qDim, true);
         __half* kc = b.alloc<__half>(size_t(startPos + n) * kvDim, true);
@@ -192,12 +246,7 @@ extern "C" int parley_cuda_test_rope_int8(int n, int startPos, int nHead, int nH
     return reportErrors(err, errLen, [&] {
         DeviceBuffers b;
         const int qDim = nHead * headDim, kvDim = nHeadKv * headDim;
-        RopeArgs r;
-        r.nHead = nHead;
-        r.nHeadKv = nHeadKv;
-        r.headDim = headDim;
-        r.neox = neox != 0;
-        r.invFreq = b.upload(invFreq, size_t(headDim / 2));
+        const RopeArgs r = ropeArgs(b, nHead, nHeadKv, headDim, neox, invFreq);
         const __half* in = b.uploadAsHalf(qkv, size_t(n) * (qDim + 2 * kvDim));
         __half* qd = b.alloc<__half>(size_t(n) * qDim, true);
         const KvCache8 c = uploadCache8(b, startPos + n + 16, 0, nHeadKv, headDim, nullptr, nullptr, nullptr, nullptr);
@@ -213,15 +262,7 @@ extern "C" int parley_cuda_test_attention_decode(int nHead, int nHeadKv, int hea
     return reportErrors(err, errLen, [&] {
         DeviceBuffers b;
         const int kvDim = nHeadKv * headDim;
-        int dev = 0, sms = 0;
-        PARLEY_CUDA_CHECK(cudaGetDevice(&dev));
-        PARLEY_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-        AttentionDecodeArgs a;
-        a.nHead = nHead;
-        a.nHeadKv = nHeadKv;
-        a.headDim = headDim;
-        attentionDecodeSplit(maxContext, nHeadKv, headDim, sms, a.chunk, a.nSplit);
-        a.q = b.upload(q, size_t(nHead) * headDim);
+        AttentionDecodeArgs a = decodeArgs(b, nHead, nHeadKv, headDim, length, maxContext, q);
         // The cache holds maxContext rows; the rows past `length` are poison and must not be read.
         __half* kc = b.alloc<__half>(size_t(maxContext) * kvDim, true);
         __half* vc = b.alloc<__half>(size_t(maxContext) * kvDim, true);
@@ -231,19 +272,7 @@ extern "C" int parley_cuda_test_attention_decode(int nHead, int nHeadKv, int hea
         PARLEY_CUDA_CHECK(cudaMemcpy(vc, vh, size_t(length) * kvDim * 2, cudaMemcpyDeviceToDevice));
         a.k = kc;
         a.v = vc;
-        const int pos = length - 1;
-        a.pos = b.upload(&pos, 1);
-        a.out = b.alloc<float>(size_t(nHead) * headDim, true);
-        float* ws = b.alloc<float>(attentionDecodeWorkspaceFloats(nHead, a.nSplit, headDim), true);
-        a.partO = ws;
-        a.partMl = ws + size_t(nHead) * a.nSplit * headDim;
-        a.counters = b.alloc<unsigned>(size_t(nHeadKv));
-        PARLEY_CUDA_CHECK(cudaMemset(a.counters, 0, size_t(nHeadKv) * 4));
-        // Twice: the counters must come back to zero for the next launch.
-        launchAttentionDecode(LaunchContext{}, a);
-        PARLEY_CUDA_CHECK(cudaMemset(a.out, 0xff, size_t(nHead) * headDim * 4));
-        launchAttentionDecode(LaunchContext{}, a);
-        download(out, a.out, size_t(nHead) * headDim);
+        launchDecodeTwice(a, out);
     });
 }
 
@@ -253,33 +282,13 @@ extern "C" int parley_cuda_test_attention_decode_int8(int nHead, int nHeadKv, in
                                                       char* err, int errLen) {
     return reportErrors(err, errLen, [&] {
         DeviceBuffers b;
-        const int kvDim = nHeadKv * headDim;
-        int dev = 0, sms = 0;
-        PARLEY_CUDA_CHECK(cudaGetDevice(&dev));
-        PARLEY_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-        AttentionDecodeArgs a;
-        a.nHead = nHead;
-        a.nHeadKv = nHeadKv;
-        a.headDim = headDim;
-        attentionDecodeSplit(maxContext, nHeadKv, headDim, sms, a.chunk, a.nSplit);
-        a.q = b.upload(q, size_t(nHead) * headDim);
+        const int kvDim = nHeadKv * headDim, pos = length - 1;
+        AttentionDecodeArgs a = decodeArgs(b, nHead, nHeadKv, headDim, length, maxContext, q);
         // Rows past length - 1 (the new one included) are poison: the kernel writes the new row.
         a.cache8 = uploadCache8(b, maxContext, length - 1, nHeadKv, headDim, k8, kScale, v8, vScale);
         a.k = b.uploadAsHalf(kNew, size_t(kvDim));
         a.v = b.uploadAsHalf(vNew, size_t(kvDim));
-        const int pos = length - 1;
-        a.pos = b.upload(&pos, 1);
-        a.out = b.alloc<float>(size_t(nHead) * headDim, true);
-        float* ws = b.alloc<float>(attentionDecodeWorkspaceFloats(nHead, a.nSplit, headDim), true);
-        a.partO = ws;
-        a.partMl = ws + size_t(nHead) * a.nSplit * headDim;
-        a.counters = b.alloc<unsigned>(size_t(nHeadKv));
-        PARLEY_CUDA_CHECK(cudaMemset(a.counters, 0, size_t(nHeadKv) * 4));
-        // Twice: the counters must come back to zero for the next launch.
-        launchAttentionDecode(LaunchContext{}, a);
-        PARLEY_CUDA_CHECK(cudaMemset(a.out, 0xff, size_t(nHead) * headDim * 4));
-        launchAttentionDecode(LaunchContext{}, a);
-        download(out, a.out, size_t(nHead) * headDim);
+        launchDecodeTwice(a, out);
         downloadCache8(a.cache8, pos, 1, nHeadKv, headDim, k8 + size_t(pos) * kvDim, kScale + size_t(pos) * nHeadKv,
                        v8 + size_t(pos) * kvDim, vScale + size_t(pos) * nHeadKv);
     });
@@ -289,14 +298,8 @@ extern "C" int parley_cuda_test_attention_prefill(int nHead, int nHeadKv, int he
                                                   const float* k, const float* v, float* out, char* err, int errLen) {
     return reportErrors(err, errLen, [&] {
         DeviceBuffers b;
-        const int kvDim = nHeadKv * headDim, qDim = nHead * headDim, length = startPos + n;
-        AttentionPrefillArgs a;
-        a.nHead = nHead;
-        a.nHeadKv = nHeadKv;
-        a.headDim = headDim;
-        a.n = n;
-        a.startPos = startPos;
-        a.q = b.uploadAsHalf(q, size_t(n) * qDim);
+        const int kvDim = nHeadKv * headDim, length = startPos + n;
+        AttentionPrefillArgs a = prefillArgs(b, nHead, nHeadKv, headDim, startPos, n, q);
         // Poisoned rows after the sequence: attention must not read past the last position.
         __half* kc = b.alloc<__half>(size_t(length + 64) * kvDim, true);
         __half* vc = b.alloc<__half>(size_t(length + 64) * kvDim, true);
@@ -304,10 +307,8 @@ extern "C" int parley_cuda_test_attention_prefill(int nHead, int nHeadKv, int he
         PARLEY_CUDA_CHECK(cudaMemcpy(vc, b.uploadAsHalf(v, size_t(length) * kvDim), size_t(length) * kvDim * 2, cudaMemcpyDeviceToDevice));
         a.k = kc;
         a.v = vc;
-        __half* o = b.alloc<__half>(size_t(n) * qDim, true);
-        a.out = o;
         launchAttentionPrefill(LaunchContext{}, a);
-        halvesToFloats(o, size_t(n) * qDim, out);
+        halvesToFloats(a.out, size_t(n) * nHead * headDim, out);
     });
 }
 
@@ -317,20 +318,12 @@ extern "C" int parley_cuda_test_attention_prefill_int8(int nHead, int nHeadKv, i
                                                        int errLen) {
     return reportErrors(err, errLen, [&] {
         DeviceBuffers b;
-        const int qDim = nHead * headDim, length = startPos + n;
-        AttentionPrefillArgs a;
-        a.nHead = nHead;
-        a.nHeadKv = nHeadKv;
-        a.headDim = headDim;
-        a.n = n;
-        a.startPos = startPos;
-        a.q = b.uploadAsHalf(q, size_t(n) * qDim);
+        const int length = startPos + n;
+        AttentionPrefillArgs a = prefillArgs(b, nHead, nHeadKv, headDim, startPos, n, q);
         // Poisoned rows after the sequence: attention must not read past the last position.
         a.cache8 = uploadCache8(b, length + 64, length, nHeadKv, headDim, k8, kScale, v8, vScale);
-        __half* o = b.alloc<__half>(size_t(n) * qDim, true);
-        a.out = o;
         launchAttentionPrefill(LaunchContext{}, a);
-        halvesToFloats(o, size_t(n) * qDim, out);
+        halvesToFloats(a.out, size_t(n) * nHead * headDim, out);
     });
 }
 

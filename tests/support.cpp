@@ -2,6 +2,8 @@
 
 #include <QDir>
 #include <QTemporaryDir>
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -47,6 +49,16 @@ std::string readFileText(const std::string& path) {
 std::string defaultModelPath() {
     std::string p = envPath("PARLEY_DEFAULT_MODEL");
     return fileExists(p) ? p : std::string();
+}
+
+double relativeError(const float* a, const float* b, int n) {
+    double num = 0, den = 0;
+    for (int i = 0; i < n; ++i) {
+        if (!std::isfinite(a[i])) return INFINITY;
+        num += double(a[i] - b[i]) * (a[i] - b[i]);
+        den += double(b[i]) * b[i];
+    }
+    return std::sqrt(num / std::max(den, 1e-300));
 }
 
 std::vector<float> randomFloats(size_t n, std::mt19937& rng, float sigma) {

@@ -19,6 +19,9 @@ std::string defaultModelPath();
 // n normally distributed values (mean 0, standard deviation sigma), never exactly zero: zeros
 // hide unwritten outputs and wrong indexing.
 std::vector<float> randomFloats(size_t n, std::mt19937& rng, float sigma = 0.02f);
+// ||a - b|| / ||b|| over n values (one position's logits, say); infinite when a holds a NaN or
+// an infinity.
+double relativeError(const float* a, const float* b, int n);
 // A fresh temporary directory for one test function, removed at exit.
 std::string makeTempDir();
 

@@ -50,16 +50,6 @@ std::vector<int32_t> textTokens(const Model& m, int count) {
     return t;
 }
 
-double relativeError(const float* a, const float* b, int n) {
-    double num = 0, den = 0;
-    for (int i = 0; i < n; ++i) {
-        if (!std::isfinite(a[i])) return INFINITY;
-        num += double(a[i] - b[i]) * (a[i] - b[i]);
-        den += double(b[i]) * b[i];
-    }
-    return std::sqrt(num / std::max(den, 1e-300));
-}
-
 // Greedy on the CPU; margins[i]: how far step i's winner led the runner-up, relative to the
 // root-mean-square logit (a near-tie has a margin of the size of the backends' differences).
 std::vector<int32_t> greedyCpu(Backend& b, const std::vector<int32_t>& prompt, int count, int vocab,

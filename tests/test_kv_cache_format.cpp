@@ -34,17 +34,6 @@ std::vector<int32_t> textTokens(const Model& m) {
     return m.tokenizer().encode(text, true, false);
 }
 
-// ||a - b|| / ||b|| over one position's logits.
-double relativeError(const float* a, const float* b, int n) {
-    double num = 0, den = 0;
-    for (int i = 0; i < n; ++i) {
-        if (!std::isfinite(a[i])) return INFINITY;
-        num += double(a[i] - b[i]) * (a[i] - b[i]);
-        den += double(b[i]) * b[i];
-    }
-    return std::sqrt(num / std::max(den, 1e-300));
-}
-
 // All logits of `tokens`: a prefill of `split` tokens, then one token at a time (the decode path).
 std::vector<float> runSplit(Backend& b, const std::vector<int32_t>& tokens, int split, int vocab) {
     std::vector<float> logits(tokens.size() * vocab);
