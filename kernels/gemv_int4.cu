@@ -1,68 +1,53 @@
 // GEMV over INT4 weights (w = scale * q + min per group): a 16-byte chunk is 32 weights, four
-// 32-bit words of eight nibbles, multiplied in packed half2 (two weights an instruction) with x
-// kept in FP16. Nibbles become halves without conversions (the trick of Kim et al., "Who Says
-// Elephants Can't Run", 2022, as FasterTransformer's weight-only kernels use it): a word masked
-// with 0x000F000F and or-ed with 0x64006400 holds the halves 1024 + q of its nibbles 0 and 4;
-// masked with 0x00F000F0 it holds 1024 + 16 q of nibbles 1 and 5; the word shifted right by 8
-// gives nibbles 2, 6 and 3, 7 the same way. One subtraction (or one fma by 1/16) leaves q - 8
-// exactly, so x is kept in shared memory as the half2 pairs (x[j], x[j + 4]) of each word.
-// Centring q on 8 keeps the FP16 sums small: each half of a word's half2 sum has 4 terms of at
-// most 8 * 2^7 (kXLimit), far below FP16's 65504; words are summed in float, which keeps the
-// rounding of the FP16 sums (4 terms) small enough for the logits to stay within 1e-2 of the
-// CPU's on the default model (summed over a whole chunk in FP16 they did not). Per chunk:
-//   sum w x = scale * sum (q - 8) x + (min + 8 scale) * sum x,
-// with the chunk's sum of x (as rounded to FP16) computed once per block.
+// 32-bit words of eight nibbles (nibble i of a word is its element i, low nibble first). x is
+// kept as int16 with one step per chunk (gemv_kernel.cuh), each value split into its low byte
+// (unsigned) and high byte (signed), x = 256 hi + lo. A word's even nibbles masked into bytes
+// (w & 0x0F0F0F0F) and its odd ones ((w >> 4) & 0x0F0F0F0F) each meet four low bytes and four
+// high bytes of x in one dp4a (PTX "dp4a": four byte products and their sum an instruction), so
+// a word takes three bit operations and four dp4a, where dequantizing to FP16 and multiplying in
+// half2 took about sixteen instructions: the INT4 GEMV was bound by its instructions, not its
+// bytes (docs/benchmarks.md). The sums are exact in int32 (at most 32 * 15 * 32767 a chunk).
+// Per chunk:
+//   sum w x = step * (scale * sum q xq + min * sum xq),
+// with the chunk's sum of int16 x computed once per block. The CPU backend rounds x the same
+// way (engine/cpu_matmul.h), so the two agree to float rounding.
 #include "kernels/gemv_kernel.cuh"
 
 namespace parley::cuda {
 
 struct FormatInt4 {
-    using XType = __half;
+    using XType = int16_t;
     static constexpr int kElems = 32;
-    static constexpr int kXLimitLog2 = 7;
     static constexpr bool kNeedsChunkSums = true;
     struct XChunk {
-        uint4 part[4]; // part k: (x[8k+j], x[8k+j+4]) for j = 0..3
+        uint4 part[4]; // part j, for word j: low bytes of the even elements, of the odd ones, high bytes likewise
     };
     __device__ static const void* scaleRow(const GemvKernelArgs& k, int64_t row) {
         return static_cast<const __half2*>(k.scales) + row * k.groupsPerRow;
     }
-    __device__ __forceinline__ static uint4 packPart(const float (&v)[8]) {
-        uint4 p;
-        __half2* h = reinterpret_cast<__half2*>(&p);
-#pragma unroll
-        for (int j = 0; j < 4; ++j) h[j] = __floats2half2_rn(v[j], v[j + 4]);
-        return p;
+    __device__ __forceinline__ static uint4 packPart(const int (&q)[8]) {
+        return make_uint4(lowBytes(q[0], q[2], q[4], q[6]), lowBytes(q[1], q[3], q[5], q[7]),
+                          highBytes(q[0], q[2], q[4], q[6]), highBytes(q[1], q[3], q[5], q[7]));
     }
-    // sum (q - 8) x over one word's 8 weights: four half2 products, summed in FP16 (each half
-    // of the half2 adds 4 terms), then in float.
-    __device__ __forceinline__ static float wordDot(uint32_t word, uint4 x) {
-        const __half2 k1032 = __half2half2(__ushort_as_half(0x6408));  // 1032
-        const __half2 kSixteenth = __half2half2(__ushort_as_half(0x2C00)); // 1/16
-        const __half2 kMinus72 = __half2half2(__ushort_as_half(0xD480));   // -72
-        const uint32_t shifted = word >> 8;
-        uint32_t b0 = (word & 0x000F000Fu) | 0x64006400u;    // nibbles 0, 4: 1024 + q
-        uint32_t b1 = (word & 0x00F000F0u) | 0x64006400u;    // nibbles 1, 5: 1024 + 16 q
-        uint32_t b2 = (shifted & 0x000F000Fu) | 0x64006400u; // nibbles 2, 6
-        uint32_t b3 = (shifted & 0x00F000F0u) | 0x64006400u; // nibbles 3, 7
-        const __half2 q0 = __hsub2(*reinterpret_cast<__half2*>(&b0), k1032);
-        const __half2 q1 = __hfma2(*reinterpret_cast<__half2*>(&b1), kSixteenth, kMinus72);
-        const __half2 q2 = __hsub2(*reinterpret_cast<__half2*>(&b2), k1032);
-        const __half2 q3 = __hfma2(*reinterpret_cast<__half2*>(&b3), kSixteenth, kMinus72);
-        __half2 acc = __hmul2(q0, *reinterpret_cast<const __half2*>(&x.x));
-        acc = __hfma2(q1, *reinterpret_cast<const __half2*>(&x.y), acc);
-        acc = __hfma2(q2, *reinterpret_cast<const __half2*>(&x.z), acc);
-        acc = __hfma2(q3, *reinterpret_cast<const __half2*>(&x.w), acc);
-        const float2 f = __half22float2(acc);
-        return f.x + f.y;
+    __device__ __forceinline__ static void wordDot(uint32_t word, uint4 x, int& lo, int& hi) {
+        const uint32_t even = word & 0x0F0F0F0Fu, odd = (word >> 4) & 0x0F0F0F0Fu;
+        lo = dp4aUU(even, x.x, lo);
+        lo = dp4aUU(odd, x.y, lo);
+        hi = dp4aUS(even, x.z, hi);
+        hi = dp4aUS(odd, x.w, hi);
     }
     __device__ __forceinline__ static uint32_t loadScale(const GemvKernelArgs& k, const void* scaleRowPtr, int c) {
         return __ldg(static_cast<const unsigned*>(scaleRowPtr) + (c >> k.chunkShift));
     }
+    // scale * sum q xq + min * sum xq over the chunk (times the step in the caller).
     __device__ __forceinline__ static float dot(uint4 w, const XChunk& x, uint32_t scaleMin, float chunkSum) {
+        int lo = 0, hi = 0;
+        wordDot(w.x, x.part[0], lo, hi);
+        wordDot(w.y, x.part[1], lo, hi);
+        wordDot(w.z, x.part[2], lo, hi);
+        wordDot(w.w, x.part[3], lo, hi);
         const float2 sm = __half22float2(*reinterpret_cast<const __half2*>(&scaleMin));
-        const float s = (wordDot(w.x, x.part[0]) + wordDot(w.y, x.part[1])) + (wordDot(w.z, x.part[2]) + wordDot(w.w, x.part[3]));
-        return fmaf(sm.x, s, fmaf(8.f, sm.x, sm.y) * chunkSum);
+        return fmaf(sm.x, float(hi * 256 + lo), sm.y * chunkSum);
     }
 };
 

@@ -2,14 +2,13 @@
 // The GEMV kernel shared by the three weight formats (included by gemv_fp16.cu, gemv_int8.cu,
 // gemv_int4.cu, each of which supplies a Format policy):
 //   Format::kElems           weights in one 16-byte chunk (8 FP16, 16 INT8, 32 INT4)
-//   Format::XType            how x is kept in shared memory: float (FP16 weights) or __half
-//                            (INT8/INT4, multiplied in packed half2: two weights an instruction)
-//   Format::kXLimitLog2      half formats: each chunk of x is scaled by its own power of two so
-//                            that its max |x| is below 2^kXLimitLog2, which keeps every FP16
-//                            partial sum finite; the chunk's dot product is scaled back in float
-//   Format::kNeedsChunkSums  whether dot() wants the chunk's sum of x (INT4's minimum)
-//   Format::packPart(v[8])   8 consecutive elements of x -> one 16-byte part, in the order dot()
-//                            pairs them with the weights
+//   Format::XType            how x is kept in shared memory: float (FP16 weights) or int16_t
+//                            (INT8/INT4: each chunk of x rounded to int16 with its own step, and
+//                            multiplied with dp4a, four byte products an instruction, summed
+//                            exactly in int32; the chunk's sum is scaled back in float)
+//   Format::kNeedsChunkSums  whether dot() wants the chunk's sum of int16 x (INT4's minimum)
+//   Format::packPart(q[8])   8 consecutive int16 elements of x -> one 16-byte part, split into
+//                            low and high bytes in the order dot() pairs them with the weights
 //   Format::loadScale(scale row, c) the raw scale (and minimum) of chunk c, loaded with the
 //                            weights so that its latency hides behind theirs
 //   Format::dot(chunk, x parts, raw scale, chunk sum)
@@ -25,6 +24,8 @@
 // before the kernel waits for the one before it (programmatic dependent launch): weights never
 // depend on it. Measured on an H100 against 2 chunks a step with three blocks an SM: 4 chunks
 // and two blocks are faster in every precision (docs/benchmarks.md).
+#include <cfloat>
+
 #include "kernels/decode_trace.cuh"
 #include "kernels/gemv.h"
 #include "kernels/rope.cuh"
@@ -133,12 +134,46 @@ __device__ __forceinline__ void gemvLoadStep(const GemvKernelArgs& k, const Gemv
     }
 }
 
+// dp4a: the dot product of four bytes of a with four bytes of b, plus c (PTX ISA, "dp4a"); each
+// operand's bytes read as signed or unsigned as named (weights first, then x).
+__device__ __forceinline__ int dp4aUU(uint32_t a, uint32_t b, int c) {
+    int d;
+    asm("dp4a.u32.u32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
+}
+__device__ __forceinline__ int dp4aUS(uint32_t a, uint32_t b, int c) {
+    int d;
+    asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
+}
+__device__ __forceinline__ int dp4aSU(uint32_t a, uint32_t b, int c) {
+    int d;
+    asm("dp4a.s32.u32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
+}
+__device__ __forceinline__ int dp4aSS(uint32_t a, uint32_t b, int c) {
+    int d;
+    asm("dp4a.s32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
+}
+
+// Byte b of a word of int16 values: their low bytes (unsigned) or high bytes (signed), packed
+// four to a word for dp4a. x = 256 hi + lo exactly.
+__device__ __forceinline__ uint32_t lowBytes(int a, int b, int c, int d) {
+    return (uint32_t(a) & 0xFFu) | (uint32_t(b) & 0xFFu) << 8 | (uint32_t(c) & 0xFFu) << 16 | uint32_t(d) << 24;
+}
+__device__ __forceinline__ uint32_t highBytes(int a, int b, int c, int d) {
+    return lowBytes(a >> 8, b >> 8, c >> 8, d >> 8);
+}
+
 // x (normalised when a norm is fused) into shared memory in the part layout. A thread takes a
-// group of 8 consecutive elements at a time; x is read from global memory once. Half formats
-// give each chunk its own power of two, found from the chunk's largest |x| across the lanes that
-// hold its groups (no pass over the whole of x, no block-wide reduction), and store for each
-// chunk the factor that undoes it and, when the format wants it, the chunk's sum of x as rounded
-// (chunkInfo[c] = (sum, unscale)). A power of two changes no rounding above FP16's subnormals.
+// group of 8 consecutive elements at a time; x is read from global memory once. The integer
+// formats round each chunk of x to int16 with its own step, max |x| / 32767 over the chunk (as
+// the CPU backend does per block of 32, engine/cpu_matmul.h), found from the lanes that hold
+// the chunk's groups (no pass over the whole of x, no block-wide reduction), and store for each
+// chunk its step and, when the format wants it, the sum of its int16 values (chunkInfo[c] =
+// (sum, step)). A chunk holding a NaN or an infinity gets a NaN step, so the rows it touches
+// come out NaN rather than quietly wrong.
 template <class Format>
 __device__ __forceinline__ void gemvLoadX(const GemvKernelArgs& k, uint4* xs, float2* chunkInfo) {
     using X = typename Format::XType;
@@ -187,35 +222,33 @@ __device__ __forceinline__ void gemvLoadX(const GemvKernelArgs& k, uint4* xs, fl
             float v[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
             if (in) load8(gi * 8, v);
             float m = 0.f;
+            bool finite = true;
 #pragma unroll
-            for (int i = 0; i < 8; ++i) m = fmaxf(m, fabsf(v[i]));
-#pragma unroll
-            for (int o = 1; o < kGroupsPerChunk; o <<= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-            float xMul = 1.f, unscale = 1.f;
-            if (m > 0.f && m < INFINITY) {
-                int ex = 0;
-                frexpf(m, &ex); // m < 2^ex
-                const int shift = Format::kXLimitLog2 - ex;
-                xMul = ldexpf(1.f, shift);
-                unscale = ldexpf(1.f, -shift);
+            for (int i = 0; i < 8; ++i) {
+                m = fmaxf(m, fabsf(v[i]));
+                finite = finite && fabsf(v[i]) <= FLT_MAX;
             }
 #pragma unroll
-            for (int i = 0; i < 8; ++i) v[i] *= xMul;
-            const uint4 part = Format::packPart(v);
-            const int c = gi / kGroupsPerChunk, p = gi % kGroupsPerChunk;
-            if (in) xs[p * nChunks + c] = part;
-            float sum = 0.f;
-            if constexpr (Format::kNeedsChunkSums) {
-                const __half2* h = reinterpret_cast<const __half2*>(&part);
+            for (int o = 1; o < kGroupsPerChunk; o <<= 1) {
+                m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+                finite = __shfl_xor_sync(0xffffffffu, int(finite), o) && finite;
+            }
+            const float xMul = finite && m > 0.f ? 32767.f / m : 0.f;
+            const float step = finite ? m / 32767.f : NAN;
+            int q[8];
+            int sum = 0;
 #pragma unroll
-                for (int i = 0; i < 4; ++i) {
-                    const float2 f = __half22float2(h[i]);
-                    sum += f.x + f.y;
-                }
+            for (int i = 0; i < 8; ++i) {
+                q[i] = max(-32767, min(32767, __float2int_rn(v[i] * xMul)));
+                sum += q[i];
+            }
+            const int c = gi / kGroupsPerChunk, p = gi % kGroupsPerChunk;
+            if (in) xs[p * nChunks + c] = Format::packPart(q);
+            if constexpr (Format::kNeedsChunkSums) {
 #pragma unroll
                 for (int o = 1; o < kGroupsPerChunk; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
             }
-            if (in && p == 0) chunkInfo[c] = make_float2(sum, unscale);
+            if (in && p == 0) chunkInfo[c] = make_float2(float(sum), step);
         }
     }
     __syncthreads();
@@ -231,9 +264,9 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
     const GemvArgs& a = k.a;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int nChunks = k.nChunks;
-    constexpr bool kHalfX = sizeof(X) == 2;
+    constexpr bool kIntX = sizeof(X) == 2;
     uint4* xs = gemvShared;                                               // [kParts][nChunks]
-    float2* chunkInfo = reinterpret_cast<float2*>(gemvShared + kParts * nChunks); // [nChunks] (half x)
+    float2* chunkInfo = reinterpret_cast<float2*>(gemvShared + kParts * nChunks); // [nChunks] (int16 x)
     __shared__ float scratch[32];
     traceMark(a.trace, kTraceStart);
 
@@ -281,14 +314,14 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
                 typename Format::XChunk xc;
 #pragma unroll
                 for (int p = 0; p < kParts; ++p) xc.part[p] = xs[p * nChunks + c];
-                float cs = 0.f, unscale = 1.f; // (the chunk's sum of x and power of two)
-                if constexpr (kHalfX) {
+                float cs = 0.f, step = 1.f; // (the chunk's sum of int16 x and its step)
+                if constexpr (kIntX) {
                     const float2 info = chunkInfo[c];
                     cs = info.x;
-                    unscale = info.y;
+                    step = info.y;
                 }
-                acc0 = fmaf(Format::dot(cur.w0[u], xc, cur.s0[u], cs), unscale, acc0);
-                if (pair.r1 >= 0) acc1 = fmaf(Format::dot(cur.w1[u], xc, cur.s1[u], cs), unscale, acc1);
+                acc0 = fmaf(Format::dot(cur.w0[u], xc, cur.s0[u], cs), step, acc0);
+                if (pair.r1 >= 0) acc1 = fmaf(Format::dot(cur.w1[u], xc, cur.s1[u], cs), step, acc1);
             }
         }
         if (step != stepsPerRow - 1) return;
@@ -357,13 +390,13 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
     traceMark(a.trace, kTraceEnd);
 }
 
-// Dynamic shared memory a GEMV over `stored` elements needs: x, and for the half formats each
-// chunk's (sum, unscale).
+// Dynamic shared memory a GEMV over `stored` elements needs: x, and for the integer formats each
+// chunk's (sum, step).
 template <class Format>
 size_t gemvSharedBytes(int64_t stored) {
     const int64_t chunks = stored / Format::kElems;
-    const bool half = sizeof(typename Format::XType) == 2;
-    return size_t(stored) * sizeof(typename Format::XType) + (half ? size_t(chunks) * sizeof(float2) : 0);
+    const bool intX = sizeof(typename Format::XType) == 2;
+    return size_t(stored) * sizeof(typename Format::XType) + (intX ? size_t(chunks) * sizeof(float2) : 0);
 }
 
 // Host side: sizes the launch and raises the shared-memory limit once per kernel.
