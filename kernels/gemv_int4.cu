@@ -29,25 +29,28 @@ struct FormatInt4 {
         return make_uint4(lowBytes(q[0], q[2], q[4], q[6]), lowBytes(q[1], q[3], q[5], q[7]),
                           highBytes(q[0], q[2], q[4], q[6]), highBytes(q[1], q[3], q[5], q[7]));
     }
-    __device__ __forceinline__ static void wordDot(uint32_t word, uint4 x, int& lo, int& hi) {
-        const uint32_t even = word & 0x0F0F0F0Fu, odd = (word >> 4) & 0x0F0F0F0Fu;
+    // Even nibbles masked into bytes meet x as they are; odd nibbles are masked in place (16 q, at
+    // most 240, still a byte) and their sums divided by 16 at the end, exactly: no shift a word.
+    __device__ __forceinline__ static void wordDot(uint32_t word, uint4 x, int& lo, int& hi, int& lo16, int& hi16) {
+        const uint32_t even = word & 0x0F0F0F0Fu, odd16 = word & 0xF0F0F0F0u;
         lo = dp4aUU(even, x.x, lo);
-        lo = dp4aUU(odd, x.y, lo);
+        lo16 = dp4aUU(odd16, x.y, lo16);
         hi = dp4aUS(even, x.z, hi);
-        hi = dp4aUS(odd, x.w, hi);
+        hi16 = dp4aUS(odd16, x.w, hi16);
     }
     __device__ __forceinline__ static uint32_t loadScale(const GemvKernelArgs& k, const void* scaleRowPtr, int c) {
         return __ldg(static_cast<const unsigned*>(scaleRowPtr) + (c >> k.chunkShift));
     }
     // scale * sum q xq + min * sum xq over the chunk (times the step in the caller).
     __device__ __forceinline__ static float dot(uint4 w, const XChunk& x, uint32_t scaleMin, float chunkSum) {
-        int lo = 0, hi = 0;
-        wordDot(w.x, x.part[0], lo, hi);
-        wordDot(w.y, x.part[1], lo, hi);
-        wordDot(w.z, x.part[2], lo, hi);
-        wordDot(w.w, x.part[3], lo, hi);
+        int lo = 0, hi = 0, lo16 = 0, hi16 = 0;
+        wordDot(w.x, x.part[0], lo, hi, lo16, hi16);
+        wordDot(w.y, x.part[1], lo, hi, lo16, hi16);
+        wordDot(w.z, x.part[2], lo, hi, lo16, hi16);
+        wordDot(w.w, x.part[3], lo, hi, lo16, hi16);
+        const int sum = (hi * 256 + lo) + ((hi16 * 256 + lo16) >> 4); // (the odd sums are 16 times theirs)
         const float2 sm = __half22float2(*reinterpret_cast<const __half2*>(&scaleMin));
-        return fmaf(sm.x, float(hi * 256 + lo), sm.y * chunkSum);
+        return fmaf(sm.x, float(sum), sm.y * chunkSum);
     }
 };
 
