@@ -2,11 +2,12 @@
 // 32-bit words of eight nibbles (nibble i of a word is its element i, low nibble first). x is
 // kept as int16 with one step per chunk (gemv_kernel.cuh), each value split into its low byte
 // (unsigned) and high byte (signed), x = 256 hi + lo. A word's even nibbles masked into bytes
-// (w & 0x0F0F0F0F) and its odd ones ((w >> 4) & 0x0F0F0F0F) each meet four low bytes and four
-// high bytes of x in one dp4a (PTX "dp4a": four byte products and their sum an instruction), so
-// a word takes three bit operations and four dp4a, where dequantizing to FP16 and multiplying in
-// half2 took about sixteen instructions: the INT4 GEMV was bound by its instructions, not its
-// bytes (docs/benchmarks.md). The sums are exact in int32 (at most 32 * 15 * 32767 a chunk).
+// (w & 0x0F0F0F0F) and its odd ones masked in place (w & 0xF0F0F0F0: 16 q, still a byte) each
+// meet four low bytes and four high bytes of x in a dp4a (PTX "dp4a": four byte products and
+// their sum an instruction), so a word takes two bit operations and four dp4a, where
+// dequantizing to FP16 and multiplying in half2 took about sixteen instructions: the INT4 GEMV
+// was bound by its instructions, not its bytes (docs/benchmarks.md). The sums are exact in
+// int32 (the odd ones at most 16 * 240 * 32767 a chunk, divided by 16 exactly at the end).
 // Per chunk:
 //   sum w x = step * (scale * sum q xq + min * sum xq),
 // with the chunk's sum of int16 x computed once per block. The CPU backend rounds x the same
