@@ -157,8 +157,8 @@ __device__ __forceinline__ int dp4aSS(uint32_t a, uint32_t b, int c) {
     return d;
 }
 
-// Byte b of a word of int16 values: their low bytes (unsigned) or high bytes (signed), packed
-// four to a word for dp4a. x = 256 hi + lo exactly.
+// Four int16 values' low bytes (read as unsigned by dp4a) or high bytes (read as signed), packed
+// into one word, value i in byte i; each value is 256 * high + low exactly.
 __device__ __forceinline__ uint32_t lowBytes(int a, int b, int c, int d) {
     return (uint32_t(a) & 0xFFu) | (uint32_t(b) & 0xFFu) << 8 | (uint32_t(c) & 0xFFu) << 16 | uint32_t(d) << 24;
 }
