@@ -77,6 +77,58 @@ __global__ void dequantizeRowsKernel(MatrixView m, int64_t rowBegin, int64_t row
     *reinterpret_cast<uint4*>(dst + r * m.cols + c0) = *reinterpret_cast<const uint4*>(out);
 }
 
+// The prefill's dequantization: a thread per 8 weights (one 16-byte store, so that a warp writes
+// 512 contiguous bytes), in packed half arithmetic with no int/float conversions (those run at
+// a quarter of the rate; at two a weight they may set the pace of the kernel above). Integers
+// become halves exactly under FP16's exponent of 1024 (the trick of Kim et al., "Who Says
+// Elephants Can't Run", 2022): 0x6400 | q is the half 1024 + q for q < 1024. Then
+// w = scale * q + min in one HFMA2, rounded once.
+__device__ __forceinline__ __half2 halvesOf(uint32_t bits) { return *reinterpret_cast<__half2*>(&bits); }
+__device__ __forceinline__ uint32_t bitsOf(__half2 h) { return *reinterpret_cast<const uint32_t*>(&h); }
+
+__global__ void dequantizeInt4RowsKernel(const uint32_t* __restrict__ data, const __half2* __restrict__ scaleMin,
+                                         int64_t groupsPerRow, uint32_t wordsPerRow, int wordsPerGroupLog2,
+                                         int64_t rowBegin, uint32_t wordCount, uint4* __restrict__ dst) {
+    const uint32_t id = blockIdx.x * blockDim.x + threadIdx.x;
+    if (id >= wordCount) return;
+    const uint32_t r = id / wordsPerRow, c = id - r * wordsPerRow;
+    const int64_t row = rowBegin + r;
+    const uint32_t w = data[row * wordsPerRow + c];
+    const __half2 sm = scaleMin[row * groupsPerRow + (c >> wordsPerGroupLog2)];
+    const __half2 scale = __low2half2(sm), minimum = __high2half2(sm);
+    const __half2 k1024 = __half2half2(__ushort_as_half(0x6400));
+    // Nibble i is weight i. The pair (2p, 2p + 1) as a half2: byte p of the even nibbles and
+    // byte p of the odd ones moved to bytes 0 and 2 by a byte permute, the other bytes masked
+    // off and the exponent or-ed in (one LOP3).
+    const uint32_t even = w & 0x0F0F0F0Fu, odd = (w >> 4) & 0x0F0F0F0Fu;
+    const uint32_t sel[4] = {0x4400u, 0x5511u, 0x6622u, 0x7733u};
+    uint32_t o[4];
+#pragma unroll
+    for (int p = 0; p < 4; ++p) {
+        const uint32_t bits = (__byte_perm(even, odd, sel[p]) & 0x00FF00FFu) | 0x64006400u; // 1024 + q
+        o[p] = bitsOf(__hfma2(__hsub2(halvesOf(bits), k1024), scale, minimum));
+    }
+    dst[id] = make_uint4(o[0], o[1], o[2], o[3]);
+}
+
+__global__ void dequantizeInt8RowsKernel(const uint2* __restrict__ data, const __half* __restrict__ scales,
+                                         int64_t groupsPerRow, uint32_t partsPerRow, int partsPerGroupLog2,
+                                         int64_t rowBegin, uint32_t partCount, uint4* __restrict__ dst) {
+    const uint32_t id = blockIdx.x * blockDim.x + threadIdx.x;
+    if (id >= partCount) return;
+    const uint32_t r = id / partsPerRow, c = id - r * partsPerRow;
+    const int64_t row = rowBegin + r;
+    const uint2 raw = data[row * partsPerRow + c];
+    const __half2 scale = __half2half2(scales[row * groupsPerRow + (c >> partsPerGroupLog2)]);
+    // int8 q biased to unsigned (xor 0x80) under the exponent of 1024: the half 1024 + 128 + q.
+    const __half2 k1152 = __half2half2(__ushort_as_half(0x6480));
+    const uint32_t u0 = raw.x ^ 0x80808080u, u1 = raw.y ^ 0x80808080u;
+    auto pair = [&](uint32_t u, uint32_t sel) {
+        return bitsOf(__hmul2(__hsub2(halvesOf(__byte_perm(u, 0x64646464u, sel)), k1152), scale));
+    };
+    dst[id] = make_uint4(pair(u0, 0x4140), pair(u0, 0x4342), pair(u1, 0x4140), pair(u1, 0x4342));
+}
+
 __device__ __forceinline__ uint64_t splitmix64(uint64_t x) {
     x += 0x9E3779B97F4A7C15ull;
     x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -126,6 +178,27 @@ void launchQuantizeRows(const LaunchContext& ctx, const __half* src, int64_t row
 }
 
 void launchDequantizeRows(const LaunchContext& ctx, const DeviceMatrix& m, int64_t rowBegin, int64_t rowCount, __half* dst) {
+    // The fast kernels: 8 weights a thread, each 8 inside one group (group sizes a power-of-two
+    // multiple of 8), rows 16-byte aligned in and out.
+    const int64_t partsPerGroup = m.groupSize / 8, partsPerRow = m.cols / 8;
+    const bool fast = m.precision != Precision::FP16 && m.cols % 8 == 0 && m.groupSize % 8 == 0 && partsPerGroup > 0 &&
+                      (partsPerGroup & (partsPerGroup - 1)) == 0 && rowCount * partsPerRow < (int64_t(1) << 31) &&
+                      reinterpret_cast<uintptr_t>(dst) % 16 == 0 && reinterpret_cast<uintptr_t>(m.data) % 16 == 0;
+    if (fast && rowCount > 0) {
+        int log2 = 0;
+        while ((int64_t(1) << log2) < partsPerGroup) ++log2;
+        const uint32_t parts = uint32_t(rowCount * partsPerRow);
+        const dim3 grid(unsigned(ceilDiv(parts, 256)));
+        if (m.precision == Precision::INT4)
+            launchKernel(ctx, dequantizeInt4RowsKernel, grid, dim3(256), 0, "dequantize launch",
+                         static_cast<const uint32_t*>(m.data), static_cast<const __half2*>(m.scales), m.groupsPerRow(),
+                         uint32_t(partsPerRow), log2, rowBegin, parts, reinterpret_cast<uint4*>(dst));
+        else
+            launchKernel(ctx, dequantizeInt8RowsKernel, grid, dim3(256), 0, "dequantize launch",
+                         static_cast<const uint2*>(m.data), static_cast<const __half*>(m.scales), m.groupsPerRow(),
+                         uint32_t(partsPerRow), log2, rowBegin, parts, reinterpret_cast<uint4*>(dst));
+        return;
+    }
     const int64_t count = rowCount * (m.cols / 8);
     if (count <= 0) return;
     launchKernel(ctx, dequantizeRowsKernel, dim3(unsigned(ceilDiv(count, 256))), dim3(256), 0, "dequantize launch",
