@@ -13,17 +13,6 @@ constexpr int kQueries = 64; // per block, 16 per warp
 constexpr int kKeys = 32;    // per step
 constexpr int kThreads = 128;
 
-// Eight int8 values of the 8-bit cache times their scale, as eight halves.
-__device__ __forceinline__ uint4 dequantize8(uint2 raw, float scale) {
-    float f[8];
-    int8x4ToFloats(raw.x, f);
-    int8x4ToFloats(raw.y, f + 4);
-    __align__(16) __half h[8];
-#pragma unroll
-    for (int i = 0; i < 8; ++i) h[i] = __float2half_rn(f[i] * scale);
-    return *reinterpret_cast<const uint4*>(h);
-}
-
 template <int HD>
 struct PrefillLayout {
     static constexpr int ldq = HD + 8;     // halves; rows padded so rows do not share banks
@@ -84,8 +73,8 @@ __global__ void __launch_bounds__(kThreads) attentionPrefillKernel(AttentionPref
                 const int64_t off = int64_t(kt + r) * kvDim + kvh * HD + c * 8;
                 if constexpr (Q8) {
                     const int64_t at = kvh * a.cache8.scaleStride + kt + r;
-                    kv = dequantize8(*reinterpret_cast<const uint2*>(a.cache8.k + off), a.cache8.kScale[at]);
-                    vv = dequantize8(*reinterpret_cast<const uint2*>(a.cache8.v + off), a.cache8.vScale[at]);
+                    kv = int8x8ToHalves(*reinterpret_cast<const uint2*>(a.cache8.k + off), a.cache8.kScale[at]);
+                    vv = int8x8ToHalves(*reinterpret_cast<const uint2*>(a.cache8.v + off), a.cache8.vScale[at]);
                 } else {
                     kv = *reinterpret_cast<const uint4*>(a.k + off);
                     vv = *reinterpret_cast<const uint4*>(a.v + off);

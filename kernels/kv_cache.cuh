@@ -49,4 +49,17 @@ __device__ __forceinline__ void int8x2ToFloats(unsigned w, float* f) {
     f[1] = int8ByteToFloat(u, 0x7541);
 }
 
+// Eight int8 values (lowest byte first) times a scale, as eight halves, each rounded once (for a
+// scale that is itself a half the product is exact in float). For the 8-bit cache's rows in
+// prefill attention and for INT8 weight rows in the prefill's dequantization.
+__device__ __forceinline__ uint4 int8x8ToHalves(uint2 raw, float scale) {
+    float f[8];
+    int8x4ToFloats(raw.x, f);
+    int8x4ToFloats(raw.y, f + 4);
+    __align__(16) __half h[8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) h[i] = __float2half_rn(f[i] * scale);
+    return *reinterpret_cast<const uint4*>(h);
+}
+
 } // namespace parley::cuda

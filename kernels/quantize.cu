@@ -1,5 +1,6 @@
 // Weight conversions on the device. See quantize.h.
 #include "kernels/dequant.cuh"
+#include "kernels/kv_cache.cuh"
 #include "kernels/quantize.h"
 
 namespace parley::cuda {
@@ -78,11 +79,12 @@ __global__ void dequantizeRowsKernel(MatrixView m, int64_t rowBegin, int64_t row
 }
 
 // The prefill's dequantization: a thread per 8 weights (one 16-byte store, so that a warp writes
-// 512 contiguous bytes), in packed half arithmetic with no int/float conversions (those run at
-// a quarter of the rate; at two a weight they may set the pace of the kernel above). Integers
-// become halves exactly under FP16's exponent of 1024 (the trick of Kim et al., "Who Says
-// Elephants Can't Run", 2022): 0x6400 | q is the half 1024 + q for q < 1024. Then
-// w = scale * q + min in one HFMA2, rounded once.
+// 512 contiguous bytes), with no I2F (it runs at a quarter of the rate; at one a weight, with
+// the float-to-half conversion, it may set the pace of the kernel above). INT4 works in packed
+// half arithmetic: integers become halves exactly under FP16's exponent of 1024 (the trick of
+// Kim et al., "Who Says Elephants Can't Run", 2022): 0x6400 | q is the half 1024 + q for
+// q < 1024, then w = scale * q + min in one HFMA2, rounded once. INT8 takes the 8-bit cache's
+// byte-to-float permute (kv_cache.cuh); scale * q is exact in float, rounded once to FP16.
 __device__ __forceinline__ __half2 halvesOf(uint32_t bits) { return *reinterpret_cast<__half2*>(&bits); }
 __device__ __forceinline__ uint32_t bitsOf(__half2 h) { return *reinterpret_cast<const uint32_t*>(&h); }
 
@@ -118,15 +120,8 @@ __global__ void dequantizeInt8RowsKernel(const uint2* __restrict__ data, const _
     if (id >= partCount) return;
     const uint32_t r = id / partsPerRow, c = id - r * partsPerRow;
     const int64_t row = rowBegin + r;
-    const uint2 raw = data[row * partsPerRow + c];
-    const __half2 scale = __half2half2(scales[row * groupsPerRow + (c >> partsPerGroupLog2)]);
-    // int8 q biased to unsigned (xor 0x80) under the exponent of 1024: the half 1024 + 128 + q.
-    const __half2 k1152 = __half2half2(__ushort_as_half(0x6480));
-    const uint32_t u0 = raw.x ^ 0x80808080u, u1 = raw.y ^ 0x80808080u;
-    auto pair = [&](uint32_t u, uint32_t sel) {
-        return bitsOf(__hmul2(__hsub2(halvesOf(__byte_perm(u, 0x64646464u, sel)), k1152), scale));
-    };
-    dst[id] = make_uint4(pair(u0, 0x4140), pair(u0, 0x4342), pair(u1, 0x4140), pair(u1, 0x4342));
+    const float scale = __half2float(scales[row * groupsPerRow + (c >> partsPerGroupLog2)]);
+    dst[id] = int8x8ToHalves(data[row * partsPerRow + c], scale);
 }
 
 __device__ __forceinline__ uint64_t splitmix64(uint64_t x) {
