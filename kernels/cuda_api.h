@@ -71,12 +71,21 @@ int parley_cuda_test_gemv(int precision, int groupSize, int64_t rows, int64_t co
                           const uint16_t* scales, const uint16_t* mins,
                           const float* x, const float* normWeight, float eps, float* y,
                           char* err, int errLen);
-// Same matrix through the prefill path: dequantize into FP16 and multiply with cuBLAS.
-// x: [n][cols] floats (rounded to half on the way in), y: [n][rows].
+// Same matrix through the prefill path (prefill_gemm.h's gemmRows): FP16 through cuBLAS; INT8/
+// INT4 through the sm_90a kernel where it runs (*usedSm90 says whether it did), else
+// dequantized into FP16 for cuBLAS. x: [n][cols] floats (rounded to half on the way in),
+// y: [n][rows] out (and in, with PARLEY_GEMM_ACCUMULATE). Flags:
+//   PARLEY_GEMM_DEQUANTIZE  the dequantize-then-cuBLAS path even where the sm_90a kernel runs
+//   PARLEY_GEMM_HALF_OUT    half output into columns [8, 8 + rows) of rows + 16 wide rows, as
+//                           the QKV parts are written; the other columns must keep their poison
+//   PARLEY_GEMM_ACCUMULATE  add to y (beta = 1), as the residual projections do
+#define PARLEY_GEMM_DEQUANTIZE 1
+#define PARLEY_GEMM_HALF_OUT 2
+#define PARLEY_GEMM_ACCUMULATE 4
 int parley_cuda_test_gemm(int precision, int groupSize, int64_t rows, int64_t cols, int n,
                           const uint16_t* f16, const int8_t* q8, const uint8_t* q4,
                           const uint16_t* scales, const uint16_t* mins,
-                          const float* x, float* y, char* err, int errLen);
+                          const float* x, int flags, float* y, int* usedSm90, char* err, int errLen);
 // Rows of x [n][dim] -> rmsnorm(x) * weight, as half, returned as floats.
 int parley_cuda_test_rmsnorm(int n, int dim, const float* x, const float* weight, float eps, float* y,
                              char* err, int errLen);

@@ -536,12 +536,15 @@ private:
         // Upload staging is no longer needed; it stays in the arena (freed with the model) but
         // is reused below as the prefill dequantization scratch where it is large enough.
         weightBytesPerToken_ = output_.bytes();
-        bool anyQuantized = output_.precision != Precision::FP16;
+        // INT8/INT4 prefill projections need a dequantization scratch unless the sm_90a kernel
+        // takes them.
+        gemm_.quantizedSm90 = quantizedGemmSm90Available(prop_.major, prop_.minor);
+        bool needsScratch = gemmNeedsScratch(gemm_, output_);
         for (const Layer& l : layers_) {
-            for (auto& p : l.qkv) weightBytesPerToken_ += p.m.bytes(), anyQuantized |= p.m.precision != Precision::FP16;
-            for (auto& p : l.gateUp) weightBytesPerToken_ += p.m.bytes(), anyQuantized |= p.m.precision != Precision::FP16;
+            for (auto& p : l.qkv) weightBytesPerToken_ += p.m.bytes(), needsScratch |= gemmNeedsScratch(gemm_, p.m);
+            for (auto& p : l.gateUp) weightBytesPerToken_ += p.m.bytes(), needsScratch |= gemmNeedsScratch(gemm_, p.m);
             weightBytesPerToken_ += l.wo.bytes() + l.down.bytes();
-            anyQuantized |= l.wo.precision != Precision::FP16 || l.down.precision != Precision::FP16;
+            needsScratch |= gemmNeedsScratch(gemm_, l.wo) || gemmNeedsScratch(gemm_, l.down);
         }
 
         // Decode
@@ -584,12 +587,16 @@ private:
         logitRows_ = int(std::clamp<int64_t>((int64_t(8) << 20) / (int64_t(V) * 4), 1, int64_t(P)));
         pLogits_ = static_cast<float*>(dev(size_t(logitRows_) * V * 4, "prefill logits"));
         gemm_.handle = cublas_;
+        if (gemm_.quantizedSm90) { // the residual projections' split halves
+            gemm_.partialFloats = P * d;
+            gemm_.partial = static_cast<float*>(dev(gemm_.partialFloats * 4, "prefill buffers"));
+        }
         if (staging_) { // the upload staging buffer is done with
             arena_.free(staging_);
             staging_ = nullptr;
             stagingBytes_ = 0;
         }
-        if (anyQuantized) {
+        if (needsScratch) {
             const size_t scratchBytes = size_t(96) << 20; // two slabs of 48 MiB
             gemm_.scratch = static_cast<__half*>(dev(scratchBytes, "prefill dequantization scratch"));
             gemm_.scratchHalves = scratchBytes / 2;

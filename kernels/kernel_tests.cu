@@ -191,7 +191,7 @@ extern "C" int parley_cuda_test_gemv(int precision, int groupSize, int64_t rows,
 
 extern "C" int parley_cuda_test_gemm(int precision, int groupSize, int64_t rows, int64_t cols, int n, const uint16_t* f16,
                                      const int8_t* q8, const uint8_t* q4, const uint16_t* scales, const uint16_t* mins,
-                                     const float* x, float* y, char* err, int errLen) {
+                                     const float* x, int flags, float* y, int* usedSm90, char* err, int errLen) {
     return reportErrors(err, errLen, [&] {
         DeviceBuffers b;
         DeviceMatrix m = uploadMatrix(b, precision, groupSize, rows, cols, f16, q8, q4, scales, mins);
@@ -201,13 +201,43 @@ extern "C" int parley_cuda_test_gemm(int precision, int groupSize, int64_t rows,
             cublasHandle_t h;
             ~HandleGuard() { cublasDestroy(h); }
         } hg{g.handle};
+        int device = 0;
+        PARLEY_CUDA_CHECK(cudaGetDevice(&device));
+        cudaDeviceProp prop;
+        PARLEY_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+        g.quantizedSm90 = !(flags & PARLEY_GEMM_DEQUANTIZE) && quantizedGemmSm90Available(prop.major, prop.minor);
+        *usedSm90 = int(precision != 0 && g.quantizedSm90 && !gemmNeedsScratch(g, m));
+        if (g.quantizedSm90) {
+            g.partialFloats = size_t(rows) * n;
+            g.partial = b.alloc<float>(g.partialFloats);
+        }
         // Scratch for two slabs of a third of the matrix, so that the slab loop runs more than once.
         g.scratchHalves = size_t(std::max<int64_t>(2 * cols, 2 * (rows / 3) * cols));
         g.scratch = b.alloc<__half>(g.scratchHalves);
         const __half* xd = b.uploadAsHalf(x, size_t(n) * cols);
-        float* yd = b.alloc<float>(size_t(n) * rows, true);
-        gemmRows(LaunchContext{}, g, m, xd, n, yd, true, rows, 0, 0.f);
-        download(y, yd, size_t(n) * rows);
+        const float beta = (flags & PARLEY_GEMM_ACCUMULATE) ? 1.f : 0.f;
+        if (flags & PARLEY_GEMM_HALF_OUT) {
+            const int64_t ldc = rows + 16, offset = 8;
+            std::vector<__half> h(size_t(n * ldc), __ushort_as_half(0xffff));
+            if (beta != 0.f)
+                for (int64_t t = 0; t < n; ++t)
+                    for (int64_t r = 0; r < rows; ++r) h[size_t(t * ldc + offset + r)] = __float2half_rn(y[t * rows + r]);
+            __half* yd = b.upload(h.data(), h.size());
+            gemmRows(LaunchContext{}, g, m, xd, n, yd, false, ldc, offset, beta);
+            download(h.data(), yd, h.size());
+            for (int64_t t = 0; t < n; ++t)
+                for (int64_t col = 0; col < ldc; ++col) {
+                    const bool inside = col >= offset && col < offset + rows;
+                    if (inside) y[t * rows + col - offset] = __half2float(h[size_t(t * ldc + col)]);
+                    else if (__half_as_ushort(h[size_t(t * ldc + col)]) != 0xffff)
+                        throw parley::Error("column " + std::to_string(col) + " of token " + std::to_string(t) +
+                                            " lies outside the matrix's rows and was written");
+                }
+        } else {
+            float* yd = beta != 0.f ? b.upload(y, size_t(n) * rows) : b.alloc<float>(size_t(n) * rows, true);
+            gemmRows(LaunchContext{}, g, m, xd, n, yd, true, rows, 0, beta);
+            download(y, yd, size_t(n) * rows);
+        }
     });
 }
 

@@ -26,7 +26,30 @@ void gemmOne(const GemmContext& g, const __half* w, int64_t lda, int64_t rows, i
     if (s != CUBLAS_STATUS_SUCCESS) throwCublasError(s, "cublasGemmEx");
 }
 
+bool quantizedFits(const DeviceMatrix& w) {
+#ifdef PARLEY_HAVE_SM90A_GEMM
+    return quantizedGemmSm90Fits(w);
+#else
+    (void)w;
+    return false;
+#endif
+}
+
 } // namespace
+
+bool quantizedGemmSm90Available(int ccMajor, int ccMinor) {
+#ifdef PARLEY_HAVE_SM90A_GEMM
+    return ccMajor == 9 && ccMinor == 0;
+#else
+    (void)ccMajor;
+    (void)ccMinor;
+    return false;
+#endif
+}
+
+bool gemmNeedsScratch(const GemmContext& g, const DeviceMatrix& w) {
+    return w.precision != Precision::FP16 && !(g.quantizedSm90 && quantizedFits(w));
+}
 
 void gemmRows(const LaunchContext& ctx, const GemmContext& g, const DeviceMatrix& w, const __half* x, int n,
               void* c, bool cFloat, int64_t ldc, int64_t rowOffset, float beta) {
@@ -37,6 +60,12 @@ void gemmRows(const LaunchContext& ctx, const GemmContext& g, const DeviceMatrix
         gemmOne(g, static_cast<const __half*>(w.data), w.ld, w.rows, w.cols, x, n, c, cFloat, ldc, rowOffset, beta);
         return;
     }
+#ifdef PARLEY_HAVE_SM90A_GEMM
+    if (g.quantizedSm90 && quantizedFits(w) && reinterpret_cast<uintptr_t>(x) % 16 == 0) {
+        launchQuantizedGemmSm90(ctx, w, x, n, c, cFloat, ldc, rowOffset, beta, g.partial, g.partialFloats);
+        return;
+    }
+#endif
     // Slabs a multiple of 128 rows, so that every GEMM's output starts 16-byte aligned and
     // cuBLAS keeps to its tensor-core kernels.
     const int64_t perSlab = int64_t(g.scratchHalves / 2) / w.cols;

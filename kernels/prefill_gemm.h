@@ -1,12 +1,14 @@
 #pragma once
-// Prefill projections as matrix-matrix products on the tensor cores through cuBLAS (FP16 in,
-// FP32 accumulate). Quantized weights are dequantized a slab of rows at a time into one of two
-// FP16 scratch buffers on a side stream while the tensor cores multiply the other slab, so that
-// the scratch stays small. The dequantization was meant to hide under the GEMMs; measured on an
-// H100 it does not (both kernels fill the GPU), and it costs quantized prefill a third of its
-// speed (docs/benchmarks.md): a GEMM that dequantizes tiles in shared memory is the way out.
+// Prefill projections as matrix-matrix products on the tensor cores (FP16 in, FP32 accumulate).
+// FP16 weights go to cuBLAS. INT8/INT4 weights on a compute capability 9.0 GPU go to
+// gemm_quantized_sm90a.cu, which reads the quantized tiles itself. Elsewhere they are
+// dequantized a slab of rows at a time into one of two FP16 scratch buffers on a side stream
+// while cuBLAS multiplies the other slab, so that the scratch stays small; that costs quantized
+// prefill about a third of its speed (docs/benchmarks.md: the dequantization does not hide under
+// the GEMMs, both fill the GPU).
 #include "kernels/cuda_common.cuh"
 #include "kernels/device_matrix.h"
+#include "kernels/gemm_quantized_sm90a.h"
 
 #include <cublas_v2.h>
 
@@ -20,7 +22,17 @@ struct GemmContext {
     cudaEvent_t ready[2] = {};   // slab b dequantized
     cudaEvent_t free[2] = {};    // slab b's GEMM done
     int next = 0;                // the slab to fill next
+    bool quantizedSm90 = false;  // INT8/INT4 through gemm_quantized_sm90a.cu where it fits (no scratch)
+    float* partial = nullptr;    // its split products' second halves (partialFloats floats; may be null)
+    size_t partialFloats = 0;
 };
+
+// Whether gemm_quantized_sm90a.cu's kernel was built and runs on this device (compute capability
+// 9.0 exactly: sm_90a code runs nowhere else).
+bool quantizedGemmSm90Available(int ccMajor, int ccMinor);
+// Whether gemmRows needs the dequantization scratch for this matrix (with g.quantizedSm90 set,
+// INT8/INT4 matrices the sm_90a kernel takes do not, given x 16-byte aligned).
+bool gemmNeedsScratch(const GemmContext& g, const DeviceMatrix& w);
 
 // C rows [rowOffset, rowOffset + W.rows) of each token: C[t][rowOffset + r] = beta * C + sum_k W[r][k] X[t][k].
 // X: half [n][W.cols]; C: [n][ldc] of half (cFloat false) or float (cFloat true).

@@ -1,13 +1,13 @@
-// Each CUDA kernel alone against a simple CPU reference (double precision) on fresh random
-// inputs — never zeros — with the outputs poisoned (NaN) before the kernel runs, so an element
-// the kernel forgets shows up: GEMV in FP16, INT8 and INT4 (groups 16, 32, 128; widths that are
-// and are not whole warps of chunks; with and without the fused RMSNorm), the cuBLAS prefill
-// GEMM with slab-wise dequantization, RMSNorm, rotary embedding (both pairings), decode attention
-// split over blocks (lengths from 1 to past one chunk, grouped-query heads, launched twice so the
-// block counters must reset), prefill attention (tensor-core and simple paths, with cached
-// positions before the prompt), the same three into and out of the 8-bit K/V cache (the values
-// it stores equal the format's reference, engine/kv_cache_format.h), and sampling (greedy ties,
-// penalty, top-k/top-p/min-p, inverse CDF).
+// Each CUDA kernel alone against a simple CPU reference (double precision) on fresh random inputs —
+// never zeros — with the outputs poisoned (NaN) before the kernel runs, so an element the kernel
+// forgets shows up: GEMV in FP16, INT8 and INT4 (groups 16, 32, 128; widths that are and are not
+// whole warps of chunks; with and without the fused RMSNorm), the prefill GEMM (the sm_90a
+// quantized kernel, and cuBLAS with slab-wise dequantization), RMSNorm, rotary embedding (both
+// pairings), decode attention split over blocks (lengths from 1 to past one chunk, grouped-query
+// heads, launched twice so the block counters must reset), prefill attention (tensor-core and
+// simple paths, with cached positions before the prompt), the same three into and out of the 8-bit
+// K/V cache (the values it stores equal the format's reference, engine/kv_cache_format.h), and
+// sampling (greedy ties, penalty, top-k/top-p/min-p, inverse CDF).
 // Built everywhere; skipped with the reason where the CUDA backend or a GPU is missing.
 #include "cuda_test_support.h"
 #include "engine/kv_cache_format.h"
@@ -188,40 +188,80 @@ private slots:
         for (int r = 0; r < rows; ++r) QVERIFY2(std::isnan(y[r]), qPrintable(QString("row %1 is %2").arg(r).arg(y[r])));
     }
 
+    // The prefill GEMM: FP16 through cuBLAS; INT8/INT4 through the sm_90a kernel on a compute
+    // capability 9.0 GPU (sm90: whether it must take the shape there) and through the
+    // dequantization into FP16 slabs for cuBLAS (forced, and everywhere else). Shapes with rows
+    // and tokens that are not whole 128-wide tiles, odd and even counts of 64-column tiles, both
+    // outputs (float, and half between other columns as the QKV parts are written) and the
+    // accumulation onto the residual.
     void gemm_data() {
         QTest::addColumn<int>("precision");
         QTest::addColumn<int>("group");
+        QTest::addColumn<int>("rows");
+        QTest::addColumn<int>("cols");
         QTest::addColumn<int>("n");
-        QTest::newRow("fp16 n=5") << 0 << 0 << 5;
-        QTest::newRow("int8 n=70") << 1 << 32 << 70;
-        QTest::newRow("int4 g32 n=70") << 2 << 32 << 70;
-        QTest::newRow("int4 g128 n=3") << 2 << 128 << 3;
+        QTest::addColumn<int>("flags");
+        QTest::addColumn<bool>("sm90");
+        QTest::newRow("fp16 200x256 n=5") << 0 << 0 << 200 << 256 << 5 << 0 << false;
+        for (int dq : {0, PARLEY_GEMM_DEQUANTIZE}) {
+            const char* how = dq ? ", dequantized" : "";
+            const bool k = !dq;
+            QTest::newRow(qPrintable(QString("int8 g32 200x256 n=70%1").arg(how))) << 1 << 32 << 200 << 256 << 70 << dq << k;
+            QTest::newRow(qPrintable(QString("int4 g32 200x256 n=70%1").arg(how))) << 2 << 32 << 200 << 256 << 70 << dq << k;
+            QTest::newRow(qPrintable(QString("int4 g128 200x256 n=3%1").arg(how))) << 2 << 128 << 200 << 256 << 3 << dq << k;
+            QTest::newRow(qPrintable(QString("int8 g128 300x1024 n=300 half out%1").arg(how)))
+                << 1 << 128 << 300 << 1024 << 300 << (dq | PARLEY_GEMM_HALF_OUT) << k;
+            QTest::newRow(qPrintable(QString("int4 g32 300x1024 n=300 accumulate%1").arg(how)))
+                << 2 << 32 << 300 << 1024 << 300 << (dq | PARLEY_GEMM_ACCUMULATE) << k;
+            QTest::newRow(qPrintable(QString("int4 g128 384x768 n=129 half out accumulate%1").arg(how)))
+                << 2 << 128 << 384 << 768 << 129 << (dq | PARLEY_GEMM_HALF_OUT | PARLEY_GEMM_ACCUMULATE) << k;
+            QTest::newRow(qPrintable(QString("int8 g64 64x640 n=17%1").arg(how))) << 1 << 64 << 64 << 640 << 17 << dq << k;
+        }
+        // On an H100 (132 SMs): 256-token tiles (enough rows to fill the GPU), and the split over
+        // K of a float product too narrow to fill it.
+        QTest::newRow("int4 g128 16896x256 n=130 half out") << 2 << 128 << 16896 << 256 << 130 << PARLEY_GEMM_HALF_OUT << true;
+        QTest::newRow("int8 g128 8448x512 n=200 accumulate") << 1 << 128 << 8448 << 512 << 200 << PARLEY_GEMM_ACCUMULATE << true;
+        QTest::newRow("int4 g32 4224x512 n=300 accumulate") << 2 << 32 << 4224 << 512 << 300 << PARLEY_GEMM_ACCUMULATE << true;
+        // Five groups a row (odd): not the sm_90a kernel's; the dequantization path takes it.
+        QTest::newRow("int4 g128 130x640 n=40") << 2 << 128 << 130 << 640 << 40 << 0 << false;
+        QTest::newRow("int8 g32 130x96 n=9") << 1 << 32 << 130 << 96 << 9 << 0 << false; // 96 columns: not whole tiles
     }
     void gemm() {
         QFETCH(int, precision);
         QFETCH(int, group);
+        QFETCH(int, rows);
+        QFETCH(int, cols);
         QFETCH(int, n);
+        QFETCH(int, flags);
+        QFETCH(bool, sm90);
         auto fn = cudaSymbol<decltype(&parley_cuda_test_gemm)>("parley_cuda_test_gemm");
         QVERIFY(fn);
-        const int rows = 200, cols = 256;
         const std::vector<float> wf = randomFloats(size_t(rows) * cols);
         const WeightMatrix w = quantizeMatrix(wf.data(), rows, cols, Precision(precision), group ? group : 32);
         std::vector<float> x = randomFloats(size_t(n) * cols);
+        const bool accumulate = flags & PARLEY_GEMM_ACCUMULATE, halfOut = flags & PARLEY_GEMM_HALF_OUT;
+        std::vector<float> y = accumulate ? randomFloats(size_t(n) * rows, -4.f, 4.f) : std::vector<float>(size_t(n) * rows);
+        if (accumulate && halfOut)
+            for (float& v : y) v = roundHalf(v);
         std::vector<double> ref(size_t(n) * rows);
         std::vector<float> row(cols);
         for (int r = 0; r < rows; ++r) {
             w.dequantizeRow(r, row.data());
             for (int t = 0; t < n; ++t) {
-                double s = 0;
+                double s = accumulate ? y[size_t(t) * rows + r] : 0.0;
                 for (int c = 0; c < cols; ++c) s += double(roundHalf(row[c])) * roundHalf(x[size_t(t) * cols + c]);
                 ref[size_t(t) * rows + r] = s;
             }
         }
-        std::vector<float> y(size_t(n) * rows);
+        int usedSm90 = -1;
         CALL(fn(precision, w.groupSize, rows, cols, n, w.f16.data(), w.q8.data(), w.q4.data(), w.scales.data(),
-                w.mins.data(), x.data(), y.data(), err_, sizeof(err_)));
+                w.mins.data(), x.data(), flags, y.data(), &usedSm90, err_, sizeof(err_)));
+        const std::vector<GpuDevice> gpus = probeGpus();
+        const bool hopper = !gpus.empty() && gpus[0].computeMajor == 9 && gpus[0].computeMinor == 0;
+        QCOMPARE(usedSm90, int(sm90 && hopper));
         const double e = relativeError(y, ref);
-        QVERIFY2(e < 1e-4, qPrintable(QString("relative error %1").arg(e)));
+        // Half output rounds each result once more (relative 2^-11 at most).
+        QVERIFY2(e < (halfOut ? 1e-3 : 1e-4), qPrintable(QString("relative error %1").arg(e)));
     }
 
     void rmsnorm() {
