@@ -540,11 +540,16 @@ private:
         // takes them.
         gemm_.quantizedSm90 = quantizedGemmSm90Available(prop_.major, prop_.minor);
         bool needsScratch = gemmNeedsScratch(gemm_, output_);
+        bool residualSm90 = false; // an O or down projection in the sm_90a kernel (may split over K)
         for (const Layer& l : layers_) {
             for (auto& p : l.qkv) weightBytesPerToken_ += p.m.bytes(), needsScratch |= gemmNeedsScratch(gemm_, p.m);
             for (auto& p : l.gateUp) weightBytesPerToken_ += p.m.bytes(), needsScratch |= gemmNeedsScratch(gemm_, p.m);
             weightBytesPerToken_ += l.wo.bytes() + l.down.bytes();
-            needsScratch |= gemmNeedsScratch(gemm_, l.wo) || gemmNeedsScratch(gemm_, l.down);
+            for (const DeviceMatrix* m : {&l.wo, &l.down}) {
+                const bool scratch = gemmNeedsScratch(gemm_, *m);
+                needsScratch |= scratch;
+                residualSm90 |= gemm_.quantizedSm90 && m->precision != Precision::FP16 && !scratch;
+            }
         }
 
         // Decode
@@ -587,7 +592,7 @@ private:
         logitRows_ = int(std::clamp<int64_t>((int64_t(8) << 20) / (int64_t(V) * 4), 1, int64_t(P)));
         pLogits_ = static_cast<float*>(dev(size_t(logitRows_) * V * 4, "prefill logits"));
         gemm_.handle = cublas_;
-        if (gemm_.quantizedSm90) { // the residual projections' split halves
+        if (residualSm90) { // the residual projections' split halves
             gemm_.partialFloats = P * d;
             gemm_.partial = static_cast<float*>(dev(gemm_.partialFloats * 4, "prefill buffers"));
         }

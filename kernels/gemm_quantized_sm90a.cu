@@ -15,6 +15,7 @@
 // Measured on an H100 (docs/benchmarks.md): 7B-shape INT8/INT4 prefill of 512 tokens at 0.79-0.82x
 // of FP16 through cuBLAS, against 0.67-0.72x for dequantize-then-cuBLAS.
 #include "kernels/gemm_quantized_sm90a.h"
+#include "kernels/dequant.cuh"
 #include "kernels/sm90a_ptx.cuh"
 
 #include <cudaTypedefs.h>
@@ -51,8 +52,6 @@ struct QuantizedGemmArgs {
     float* partial = nullptr;
 };
 
-__device__ __forceinline__ uint32_t bitsOf(__half2 h) { return *reinterpret_cast<const uint32_t*>(&h); }
-__device__ __forceinline__ __half2 halvesOf(uint32_t u) { return *reinterpret_cast<const __half2*>(&u); }
 
 // The epilogue, through shared memory so that global memory sees whole 16-byte pieces of each
 // token's row: the accumulators (wgmma's m64nNk16 f32 layout: d[4j + e] is row g, token
@@ -458,14 +457,8 @@ __global__ void __launch_bounds__(kThreads, 1)
                 uint32_t o[4];
                 if constexpr (P == Precision::INT4) {
                     const __half2 sm = halvesOf(scaleBits);
-                    const __half2 scale = __low2half2(sm), minimum = __high2half2(sm);
-                    const uint32_t even = w[j] & 0x0F0F0F0Fu, odd = (w[j] >> 4) & 0x0F0F0F0Fu;
-                    const uint32_t sel[4] = {0x4400u, 0x5511u, 0x6622u, 0x7733u};
-#pragma unroll
-                    for (int q = 0; q < 4; ++q) {
-                        const uint32_t bits = (__byte_perm(even, odd, sel[q]) & 0x00FF00FFu) | 0x64006400u;
-                        o[q] = bitsOf(__hfma2(__hsub2(halvesOf(bits), halvesOf(0x64006400u)), scale, minimum));
-                    }
+                    const uint4 h = int4x8ToHalves(w[j], __low2half2(sm), __high2half2(sm));
+                    o[0] = h.x, o[1] = h.y, o[2] = h.z, o[3] = h.w;
                 } else {
                     const __half2 scale = __half2half2(__ushort_as_half(uint16_t(scaleBits)));
                     o[0] = int8PairToHalf2(w[2 * j], w[2 * j], 0x0100u, scale);

@@ -1,5 +1,6 @@
 // cuBLAS prefill projections. See prefill_gemm.h.
 #include "kernels/prefill_gemm.h"
+#include "kernels/gemm_quantized_sm90a.h"
 #include "kernels/quantize.h"
 
 namespace parley::cuda {

@@ -8,7 +8,6 @@
 // the GEMMs, both fill the GPU).
 #include "kernels/cuda_common.cuh"
 #include "kernels/device_matrix.h"
-#include "kernels/gemm_quantized_sm90a.h"
 
 #include <cublas_v2.h>
 

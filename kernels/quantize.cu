@@ -81,12 +81,8 @@ __global__ void dequantizeRowsKernel(MatrixView m, int64_t rowBegin, int64_t row
 // The prefill's dequantization: a thread per 8 weights (one 16-byte store, so that a warp writes
 // 512 contiguous bytes), with no I2F (it runs at a quarter of the rate; at one a weight, with
 // the float-to-half conversion, it may set the pace of the kernel above). INT4 works in packed
-// half arithmetic: integers become halves exactly under FP16's exponent of 1024 (the trick of
-// Kim et al., "Who Says Elephants Can't Run", 2022): 0x6400 | q is the half 1024 + q for
-// q < 1024, then w = scale * q + min in one HFMA2, rounded once. INT8 takes the 8-bit cache's
-// byte-to-float permute (kv_cache.cuh); scale * q is exact in float, rounded once to FP16.
-__device__ __forceinline__ __half2 halvesOf(uint32_t bits) { return *reinterpret_cast<__half2*>(&bits); }
-__device__ __forceinline__ uint32_t bitsOf(__half2 h) { return *reinterpret_cast<const uint32_t*>(&h); }
+// half arithmetic (int4x8ToHalves, dequant.cuh). INT8 takes the 8-bit cache's byte-to-float
+// permute (kv_cache.cuh); scale * q is exact in float, rounded once to FP16.
 
 __global__ void dequantizeInt4RowsKernel(const uint32_t* __restrict__ data, const __half2* __restrict__ scaleMin,
                                          int64_t groupsPerRow, uint32_t wordsPerRow, int wordsPerGroupLog2,
@@ -97,20 +93,7 @@ __global__ void dequantizeInt4RowsKernel(const uint32_t* __restrict__ data, cons
     const int64_t row = rowBegin + r;
     const uint32_t w = data[row * wordsPerRow + c];
     const __half2 sm = scaleMin[row * groupsPerRow + (c >> wordsPerGroupLog2)];
-    const __half2 scale = __low2half2(sm), minimum = __high2half2(sm);
-    const __half2 k1024 = __half2half2(__ushort_as_half(0x6400));
-    // Nibble i is weight i. The pair (2p, 2p + 1) as a half2: byte p of the even nibbles and
-    // byte p of the odd ones moved to bytes 0 and 2 by a byte permute, the other bytes masked
-    // off and the exponent or-ed in (one LOP3).
-    const uint32_t even = w & 0x0F0F0F0Fu, odd = (w >> 4) & 0x0F0F0F0Fu;
-    const uint32_t sel[4] = {0x4400u, 0x5511u, 0x6622u, 0x7733u};
-    uint32_t o[4];
-#pragma unroll
-    for (int p = 0; p < 4; ++p) {
-        const uint32_t bits = (__byte_perm(even, odd, sel[p]) & 0x00FF00FFu) | 0x64006400u; // 1024 + q
-        o[p] = bitsOf(__hfma2(__hsub2(halvesOf(bits), k1024), scale, minimum));
-    }
-    dst[id] = make_uint4(o[0], o[1], o[2], o[3]);
+    dst[id] = int4x8ToHalves(w, __low2half2(sm), __high2half2(sm));
 }
 
 __global__ void dequantizeInt8RowsKernel(const uint2* __restrict__ data, const __half* __restrict__ scales,
