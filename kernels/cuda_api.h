@@ -82,13 +82,19 @@ int parley_cuda_test_gemv(int precision, int groupSize, int64_t rows, int64_t co
 #define PARLEY_GEMM_DEQUANTIZE 1
 #define PARLEY_GEMM_HALF_OUT 2
 #define PARLEY_GEMM_ACCUMULATE 4
+//   PARLEY_GEMM_ADD_LATER   (float output) a split product's second half left to the caller
+//                           (gemmRows' addLater) and added by the norm that follows it
+//                           (launchAddRmsNormRowsHalf), as prefill does; *usedSm90 gets 2 added
+//                           when that happened
+#define PARLEY_GEMM_ADD_LATER 8
 int parley_cuda_test_gemm(int precision, int groupSize, int64_t rows, int64_t cols, int n,
                           const uint16_t* f16, const int8_t* q8, const uint8_t* q4,
                           const uint16_t* scales, const uint16_t* mins,
                           const float* x, int flags, float* y, int* usedSm90, char* err, int errLen);
-// Rows of x [n][dim] -> rmsnorm(x) * weight, as half, returned as floats.
-int parley_cuda_test_rmsnorm(int n, int dim, const float* x, const float* weight, float eps, float* y,
-                             char* err, int errLen);
+// Rows of x [n][dim] -> rmsnorm(x) * weight, as half, returned as floats. With addend [n][dim]
+// (or null): x += addend first, the sum returned in xOut (launchAddRmsNormRowsHalf).
+int parley_cuda_test_rmsnorm(int n, int dim, const float* x, const float* addend, const float* weight, float eps,
+                             float* y, float* xOut, char* err, int errLen);
 // Rotary embedding of qkv rows [n][qDim + 2 kvDim] at positions startPos.. (prefill kernel):
 // writes q [n][qDim] and k, v [n][kvDim] (as the cache holds them), returned as floats.
 int parley_cuda_test_rope(int n, int startPos, int nHead, int nHeadKv, int headDim, int neox,

@@ -875,11 +875,14 @@ private:
             const int nc = std::min(prefillRows_, n - c0), pos0 = startPos + c0;
             PARLEY_CUDA_CHECK(cudaMemcpyAsync(pTokens_, tokens + c0, size_t(nc) * 4, cudaMemcpyHostToDevice, stream_));
             launchEmbedRows(ctx, embedding_, pTokens_, nc, pResid_, &dResult_->badToken);
+            // A residual projection split over its columns leaves its second half for the next
+            // norm to add on its way (gemmRows' addLater): null, or [nc][d] floats.
+            const float* addLater = nullptr;
             for (int l = 0; l < cfg_.nLayer; ++l) {
                 const Layer& L = layers_[l];
                 __half* kc = kCache_ ? kCache_ + l * kvLayer : nullptr;
                 __half* vc = vCache_ ? vCache_ + l * kvLayer : nullptr;
-                launchRmsNormRowsHalf(ctx, pResid_, d, L.attnNorm, cfg_.normEps, nc, d, pX_);
+                launchAddRmsNormRowsHalf(ctx, pResid_, d, addLater, L.attnNorm, cfg_.normEps, nc, d, pX_);
                 for (const MatrixPart& p : L.qkv) gemmRows(ctx, gemm_, p.m, pX_, nc, pWide_, false, qkvDim, p.rowOffset, 0.f);
                 rope.bias = L.qkvBias;
                 if (kCache8_) launchRopeAndStore8(ctx, rope, pWide_, nc, pos0, pQ_, cache8(l));
@@ -896,11 +899,13 @@ private:
                 at.nHeadKv = cfg_.nHeadKv;
                 at.headDim = cfg_.headDim;
                 launchAttentionPrefill(ctx, at);
-                gemmRows(ctx, gemm_, L.wo, pMid_, nc, pResid_, true, d, 0, 1.f);
-                launchRmsNormRowsHalf(ctx, pResid_, d, L.ffnNorm, cfg_.normEps, nc, d, pX_);
+                gemmRows(ctx, gemm_, L.wo, pMid_, nc, pResid_, true, d, 0, 1.f, &addLater);
+                launchAddRmsNormRowsHalf(ctx, pResid_, d, addLater, L.ffnNorm, cfg_.normEps, nc, d, pX_);
                 for (const MatrixPart& p : L.gateUp) gemmRows(ctx, gemm_, p.m, pX_, nc, pWide_, false, 2 * ff, p.rowOffset, 0.f);
                 launchSwiGluRows(ctx, pWide_, nc, ff, pMid_);
-                gemmRows(ctx, gemm_, L.down, pMid_, nc, pResid_, true, d, 0, 1.f);
+                // (The last layer's is added here: the output norms read the residual as it is.)
+                addLater = nullptr;
+                gemmRows(ctx, gemm_, L.down, pMid_, nc, pResid_, true, d, 0, 1.f, l + 1 < cfg_.nLayer ? &addLater : nullptr);
             }
             if (allLogits) {
                 for (int r0 = 0; r0 < nc; r0 += logitRows_) {

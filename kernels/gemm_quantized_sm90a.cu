@@ -555,7 +555,7 @@ CUtensorMap tensorMap2d(CUtensorMapDataType type, const void* base, uint64_t inn
 }
 
 template <Precision P, bool kFloatOut>
-void launch(const LaunchContext& ctx, const QuantizedGemmArgs& a) {
+void launch(const LaunchContext& ctx, const QuantizedGemmArgs& a, bool deferAdd) {
     using L = Layout<P>;
     // Out-of-range tokens and rows read as zeros (TMA's bounds), their results are not stored.
     const CUtensorMap xMap = tensorMap2d(CU_TENSOR_MAP_DATA_TYPE_FLOAT16, a.x, uint64_t(a.cols), uint64_t(a.n),
@@ -568,7 +568,7 @@ void launch(const LaunchContext& ctx, const QuantizedGemmArgs& a) {
     const dim3 grid(unsigned((a.rows + kRowsPerBlock - 1) / kRowsPerBlock), unsigned((a.n + kTokens - 1) / kTokens),
                     a.splitTiles ? 2u : 1u);
     launchKernel(ctx, kernel, grid, dim3(kThreads), size_t(L::kSharedBytes), "quantized GEMM launch", a, xMap, wMap);
-    if (a.splitTiles)
+    if (a.splitTiles && !deferAdd)
         launchKernel(ctx, addPartialsKernel, dim3(unsigned(std::min((a.rows + 255) / 256, 16)), unsigned(a.n)), dim3(256), 0,
                      "quantized GEMM launch", static_cast<float*>(a.c), a.ldc, a.rowOffset, a.partial, a.rows);
 }
@@ -593,21 +593,23 @@ void launchRegisterSourced(const LaunchContext& ctx, const QuantizedGemmArgs& a)
 // projections of a 4,096-wide model: 32 x 2 blocks) splits its columns over two blocks, the
 // second half's sums added afterwards; everything else, the register-sourced kernel.
 template <Precision P, bool kFloatOut>
-void launchTyped(const LaunchContext& ctx, const QuantizedGemmArgs& a) {
+bool launchTyped(const LaunchContext& ctx, const QuantizedGemmArgs& a, bool deferAdd) {
     int device = 0, sms = 0;
     PARLEY_CUDA_CHECK(cudaGetDevice(&device));
     PARLEY_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
     const int64_t blocks = int64_t((a.rows + kRowsPerBlock - 1) / kRowsPerBlock) * ((a.n + ws::kTokens - 1) / ws::kTokens);
     const int tiles = a.cols / kTileK;
     if (a.n > kTokensPerBlock && blocks >= sms) {
-        ws::launch<P, kFloatOut>(ctx, a);
+        ws::launch<P, kFloatOut>(ctx, a, false);
     } else if (a.n > kTokensPerBlock && kFloatOut && a.partial && tiles >= 8 && 20 * blocks >= 9 * sms) {
         QuantizedGemmArgs split = a;
         split.splitTiles = (tiles + 1) / 2;
-        ws::launch<P, kFloatOut>(ctx, split);
+        ws::launch<P, kFloatOut>(ctx, split, deferAdd);
+        return deferAdd;
     } else {
         launchRegisterSourced<P, kFloatOut>(ctx, a);
     }
+    return false;
 }
 
 } // namespace
@@ -621,10 +623,10 @@ bool quantizedGemmSm90Fits(const DeviceMatrix& w) {
            reinterpret_cast<uintptr_t>(w.scales) % 8 == 0;
 }
 
-void launchQuantizedGemmSm90(const LaunchContext& ctx, const DeviceMatrix& w, const __half* x, int n, void* c,
+bool launchQuantizedGemmSm90(const LaunchContext& ctx, const DeviceMatrix& w, const __half* x, int n, void* c,
                              bool cFloat, int64_t ldc, int64_t rowOffset, float beta, float* partial,
-                             size_t partialFloats) {
-    if (n <= 0) return;
+                             size_t partialFloats, bool deferAdd) {
+    if (n <= 0) return false;
     QuantizedGemmArgs a;
     a.partial = partial && partialFloats >= size_t(w.rows) * size_t(n) ? partial : nullptr;
     a.w = static_cast<const uint8_t*>(w.data);
@@ -640,13 +642,9 @@ void launchQuantizedGemmSm90(const LaunchContext& ctx, const DeviceMatrix& w, co
     a.ldc = ldc;
     a.rowOffset = rowOffset;
     a.beta = beta;
-    if (w.precision == Precision::INT4) {
-        if (cFloat) launchTyped<Precision::INT4, true>(ctx, a);
-        else launchTyped<Precision::INT4, false>(ctx, a);
-    } else {
-        if (cFloat) launchTyped<Precision::INT8, true>(ctx, a);
-        else launchTyped<Precision::INT8, false>(ctx, a);
-    }
+    if (w.precision == Precision::INT4)
+        return cFloat ? launchTyped<Precision::INT4, true>(ctx, a, deferAdd) : launchTyped<Precision::INT4, false>(ctx, a, false);
+    return cFloat ? launchTyped<Precision::INT8, true>(ctx, a, deferAdd) : launchTyped<Precision::INT8, false>(ctx, a, false);
 }
 
 } // namespace parley::cuda

@@ -19,9 +19,10 @@ bool quantizedGemmSm90Fits(const DeviceMatrix& w);
 // X: half [n][W.cols]; C: [n][ldc] of half (cFloat false) or float (cFloat true). Only call on a
 // compute capability 9.0 device, for a matrix that quantizedGemmSm90Fits. `partial` (at least
 // W.rows * n floats, or null): scratch that lets a float product too small to fill the GPU split
-// its columns over two blocks.
-void launchQuantizedGemmSm90(const LaunchContext& ctx, const DeviceMatrix& w, const __half* x, int n, void* c,
+// its columns over two blocks; the second half's sums [n][W.rows] are then added to C by a
+// small kernel, or with deferAdd left in `partial` for the caller to add (returns true).
+bool launchQuantizedGemmSm90(const LaunchContext& ctx, const DeviceMatrix& w, const __half* x, int n, void* c,
                              bool cFloat, int64_t ldc, int64_t rowOffset, float beta, float* partial,
-                             size_t partialFloats);
+                             size_t partialFloats, bool deferAdd);
 
 } // namespace parley::cuda

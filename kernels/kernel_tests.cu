@@ -235,19 +235,33 @@ extern "C" int parley_cuda_test_gemm(int precision, int groupSize, int64_t rows,
                 }
         } else {
             float* yd = beta != 0.f ? b.upload(y, size_t(n) * rows) : b.alloc<float>(size_t(n) * rows, true);
-            gemmRows(LaunchContext{}, g, m, xd, n, yd, true, rows, 0, beta);
+            const float* addLater = nullptr;
+            gemmRows(LaunchContext{}, g, m, xd, n, yd, true, rows, 0, beta,
+                     (flags & PARLEY_GEMM_ADD_LATER) ? &addLater : nullptr);
+            if (addLater) { // as prefill adds it: on the way into the next norm
+                std::vector<float> ones(size_t(rows), 1.f);
+                launchAddRmsNormRowsHalf(LaunchContext{}, yd, rows, addLater, b.upload(ones.data(), ones.size()), 1e-5f,
+                                         n, int(rows), b.alloc<__half>(size_t(n) * rows));
+                *usedSm90 += 2;
+            }
             download(y, yd, size_t(n) * rows);
         }
     });
 }
 
-extern "C" int parley_cuda_test_rmsnorm(int n, int dim, const float* x, const float* weight, float eps, float* y,
-                                        char* err, int errLen) {
+extern "C" int parley_cuda_test_rmsnorm(int n, int dim, const float* x, const float* addend, const float* weight,
+                                        float eps, float* y, float* xOut, char* err, int errLen) {
     return reportErrors(err, errLen, [&] {
         DeviceBuffers b;
         __half* out = b.alloc<__half>(size_t(n) * dim, true);
-        launchRmsNormRowsHalf(LaunchContext{}, b.upload(x, size_t(n) * dim), dim, b.upload(weight, size_t(dim)), eps, n,
-                              dim, out);
+        float* xd = b.upload(x, size_t(n) * dim);
+        if (addend) {
+            launchAddRmsNormRowsHalf(LaunchContext{}, xd, dim, b.upload(addend, size_t(n) * dim),
+                                     b.upload(weight, size_t(dim)), eps, n, dim, out);
+            download(xOut, xd, size_t(n) * dim);
+        } else {
+            launchRmsNormRowsHalf(LaunchContext{}, xd, dim, b.upload(weight, size_t(dim)), eps, n, dim, out);
+        }
         halvesToFloats(out, size_t(n) * dim, y);
     });
 }

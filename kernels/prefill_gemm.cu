@@ -53,7 +53,8 @@ bool gemmNeedsScratch(const GemmContext& g, const DeviceMatrix& w) {
 }
 
 void gemmRows(const LaunchContext& ctx, const GemmContext& g, const DeviceMatrix& w, const __half* x, int n,
-              void* c, bool cFloat, int64_t ldc, int64_t rowOffset, float beta) {
+              void* c, bool cFloat, int64_t ldc, int64_t rowOffset, float beta, const float** addLater) {
+    if (addLater) *addLater = nullptr;
     if (n <= 0) return;
     const cublasStatus_t s = cublasSetStream(g.handle, ctx.stream);
     if (s != CUBLAS_STATUS_SUCCESS) throwCublasError(s, "cublasSetStream");
@@ -63,7 +64,9 @@ void gemmRows(const LaunchContext& ctx, const GemmContext& g, const DeviceMatrix
     }
 #ifdef PARLEY_HAVE_SM90A_GEMM
     if (g.quantizedSm90 && quantizedFits(w) && reinterpret_cast<uintptr_t>(x) % 16 == 0) {
-        launchQuantizedGemmSm90(ctx, w, x, n, c, cFloat, ldc, rowOffset, beta, g.partial, g.partialFloats);
+        if (launchQuantizedGemmSm90(ctx, w, x, n, c, cFloat, ldc, rowOffset, beta, g.partial, g.partialFloats,
+                                    addLater != nullptr))
+            *addLater = g.partial;
         return;
     }
 #endif

@@ -34,9 +34,13 @@ bool quantizedGemmSm90Available(int ccMajor, int ccMinor);
 bool gemmNeedsScratch(const GemmContext& g, const DeviceMatrix& w);
 
 // C rows [rowOffset, rowOffset + W.rows) of each token: C[t][rowOffset + r] = beta * C + sum_k W[r][k] X[t][k].
-// X: half [n][W.cols]; C: [n][ldc] of half (cFloat false) or float (cFloat true).
+// X: half [n][W.cols]; C: [n][ldc] of half (cFloat false) or float (cFloat true). Where the
+// product is split over its columns (gemm_quantized_sm90a.h) and addLater is given, the second
+// half's sums are not added here: *addLater points to them, [n][W.rows] floats in g.partial, for
+// the caller to add before anything reads C (launchAddRmsNormRowsHalf does it on the way to
+// the next norm, saving a pass over C); else *addLater is null.
 void gemmRows(const LaunchContext& ctx, const GemmContext& g, const DeviceMatrix& w, const __half* x, int n,
-              void* c, bool cFloat, int64_t ldc, int64_t rowOffset, float beta);
+              void* c, bool cFloat, int64_t ldc, int64_t rowOffset, float beta, const float** addLater = nullptr);
 
 [[noreturn]] void throwCublasError(cublasStatus_t s, const char* what);
 

@@ -222,6 +222,11 @@ private slots:
         QTest::newRow("int4 g128 16896x256 n=130 half out") << 2 << 128 << 16896 << 256 << 130 << PARLEY_GEMM_HALF_OUT << true;
         QTest::newRow("int8 g128 8448x512 n=200 accumulate") << 1 << 128 << 8448 << 512 << 200 << PARLEY_GEMM_ACCUMULATE << true;
         QTest::newRow("int4 g32 4224x512 n=300 accumulate") << 2 << 32 << 4224 << 512 << 300 << PARLEY_GEMM_ACCUMULATE << true;
+        // The same two with the second half added by the norm that follows, as prefill does.
+        QTest::newRow("int8 g128 8448x512 n=200 accumulate, added by the norm")
+            << 1 << 128 << 8448 << 512 << 200 << (PARLEY_GEMM_ACCUMULATE | PARLEY_GEMM_ADD_LATER) << true;
+        QTest::newRow("int4 g32 4224x512 n=300 accumulate, added by the norm")
+            << 2 << 32 << 4224 << 512 << 300 << (PARLEY_GEMM_ACCUMULATE | PARLEY_GEMM_ADD_LATER) << true;
         // Five groups a row (odd): not the sm_90a kernel's; the dequantization path takes it.
         QTest::newRow("int4 g128 130x640 n=40") << 2 << 128 << 130 << 640 << 40 << 0 << false;
         QTest::newRow("int8 g32 130x96 n=9") << 1 << 32 << 130 << 96 << 9 << 0 << false; // 96 columns: not whole tiles
@@ -258,27 +263,43 @@ private slots:
                 w.mins.data(), x.data(), flags, y.data(), &usedSm90, err_, sizeof(err_)));
         const std::vector<GpuDevice> gpus = probeGpus();
         const bool hopper = !gpus.empty() && gpus[0].computeMajor == 9 && gpus[0].computeMinor == 0;
-        QCOMPARE(usedSm90, int(sm90 && hopper));
+        QCOMPARE(usedSm90 & 1, int(sm90 && hopper));
+        if ((flags & PARLEY_GEMM_ADD_LATER) && sm90 && hopper)
+            QVERIFY2(usedSm90 & 2, "the product was not split, so nothing was left for the norm to add");
         const double e = relativeError(y, ref);
         // Half output rounds each result once more (relative 2^-11 at most).
         QVERIFY2(e < (halfOut ? 1e-3 : 1e-4), qPrintable(QString("relative error %1").arg(e)));
     }
 
+    // Plain, and with an addend summed into x first and written back (the second half of a split
+    // residual projection, added on the way into the next norm).
+    void rmsnorm_data() {
+        QTest::addColumn<bool>("add");
+        QTest::newRow("plain") << false;
+        QTest::newRow("x + addend") << true;
+    }
     void rmsnorm() {
+        QFETCH(bool, add);
         auto fn = cudaSymbol<decltype(&parley_cuda_test_rmsnorm)>("parley_cuda_test_rmsnorm");
         QVERIFY(fn);
         const int n = 7, dim = 4100;
         const std::vector<float> x = randomFloats(size_t(n) * dim, -3.f, 3.f), w = randomFloats(size_t(dim), 0.5f, 1.5f);
+        const std::vector<float> addend = randomFloats(size_t(n) * dim, -3.f, 3.f);
+        std::vector<float> sum(x);
+        if (add)
+            for (size_t i = 0; i < sum.size(); ++i) sum[i] += addend[i];
         std::vector<double> ref(size_t(n) * dim);
         for (int t = 0; t < n; ++t) {
             double ss = 0;
-            for (int i = 0; i < dim; ++i) ss += double(x[t * dim + i]) * x[t * dim + i];
+            for (int i = 0; i < dim; ++i) ss += double(sum[t * dim + i]) * sum[t * dim + i];
             const double inv = 1.0 / std::sqrt(ss / dim + 1e-6);
-            for (int i = 0; i < dim; ++i) ref[t * dim + i] = x[t * dim + i] * inv * w[i];
+            for (int i = 0; i < dim; ++i) ref[t * dim + i] = sum[t * dim + i] * inv * w[i];
         }
-        std::vector<float> y(size_t(n) * dim);
-        CALL(fn(n, dim, x.data(), w.data(), 1e-6f, y.data(), err_, sizeof(err_)));
+        std::vector<float> y(size_t(n) * dim), xOut(size_t(n) * dim, NAN);
+        CALL(fn(n, dim, x.data(), add ? addend.data() : nullptr, w.data(), 1e-6f, y.data(), xOut.data(), err_,
+                sizeof(err_)));
         QVERIFY(relativeError(y, ref) < 2e-3);
+        if (add) QVERIFY2(xOut == sum, "x + addend written back is not the float sum");
     }
 
     void rope_data() {
