@@ -87,6 +87,10 @@ int parley_cuda_test_gemv(int precision, int groupSize, int64_t rows, int64_t co
 //                           (launchAddRmsNormRowsHalf), as prefill does; *usedSm90 gets 2 added
 //                           when that happened
 #define PARLEY_GEMM_ADD_LATER 8
+//   PARLEY_GEMM_SWIGLU      W's rows are [gate; up]: y [n][rows / 2] = silu(gate) * up as half
+//                           (gemmGateUpSwiGlu); *usedSm90 gets 4 added where the sm_90a
+//                           kernel's fused epilogue computed it
+#define PARLEY_GEMM_SWIGLU 16
 int parley_cuda_test_gemm(int precision, int groupSize, int64_t rows, int64_t cols, int n,
                           const uint16_t* f16, const int8_t* q8, const uint8_t* q4,
                           const uint16_t* scales, const uint16_t* mins,

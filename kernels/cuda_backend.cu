@@ -901,8 +901,12 @@ private:
                 launchAttentionPrefill(ctx, at);
                 gemmRows(ctx, gemm_, L.wo, pMid_, nc, pResid_, true, d, 0, 1.f, &addLater);
                 launchAddRmsNormRowsHalf(ctx, pResid_, d, addLater, L.ffnNorm, cfg_.normEps, nc, d, pX_);
-                for (const MatrixPart& p : L.gateUp) gemmRows(ctx, gemm_, p.m, pX_, nc, pWide_, false, 2 * ff, p.rowOffset, 0.f);
-                launchSwiGluRows(ctx, pWide_, nc, ff, pMid_);
+                if (L.gateUp.size() == 1) {
+                    gemmGateUpSwiGlu(ctx, gemm_, L.gateUp[0].m, pX_, nc, pWide_, pMid_);
+                } else {
+                    for (const MatrixPart& p : L.gateUp) gemmRows(ctx, gemm_, p.m, pX_, nc, pWide_, false, 2 * ff, p.rowOffset, 0.f);
+                    launchSwiGluRows(ctx, pWide_, nc, ff, pMid_);
+                }
                 // (The last layer's is added here: the output norms read the residual as it is.)
                 addLater = nullptr;
                 gemmRows(ctx, gemm_, L.down, pMid_, nc, pResid_, true, d, 0, 1.f, l + 1 < cfg_.nLayer ? &addLater : nullptr);

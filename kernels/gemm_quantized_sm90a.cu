@@ -17,6 +17,7 @@
 #include "kernels/gemm_quantized_sm90a.h"
 #include "kernels/dequant.cuh"
 #include "kernels/sm90a_ptx.cuh"
+#include "kernels/swiglu.h"
 
 #include <cudaTypedefs.h>
 
@@ -50,6 +51,10 @@ struct QuantizedGemmArgs {
     // so that the order of the sum never changes and no block waits for another.
     int splitTiles = 0;
     float* partial = nullptr;
+    // Gate/up with SwiGLU (ws kernel): the rows are [gate; up], swiGluFf each; a block takes gate
+    // rows [g0, g0 + 64) and the same up rows (its tile's rows 0-63 and 64-127) and writes
+    // silu(gate) * up, half, into C columns [g0, g0 + 64). 0: a plain product.
+    int swiGluFf = 0;
 };
 
 
@@ -59,10 +64,11 @@ struct QuantizedGemmArgs {
 // floats: the 32 lanes' writes hit distinct banks), then each thread of the block takes 4 rows of
 // a token. `out` may alias the ring: the caller has synchronized; threads without accumulators
 // pass hasAccumulators false and only help with the stores.
-template <bool kFloatOut, int kTokens>
-__device__ __forceinline__ void storeTile(const QuantizedGemmArgs& a, float* out, const float (&d)[kTokens / 2], int rowA,
-                                          int c, int row0, int tok0, bool hasAccumulators) {
-    constexpr int kOutStride = kRowsPerBlock + 4;
+constexpr int kOutStride = kRowsPerBlock + 4;
+
+template <int kTokens>
+__device__ __forceinline__ void stageAccumulators(float* out, const float (&d)[kTokens / 2], int rowA, int c,
+                                                  bool hasAccumulators) {
     if (hasAccumulators) {
 #pragma unroll
         for (int j = 0; j < kTokens / 8; ++j)
@@ -72,6 +78,12 @@ __device__ __forceinline__ void storeTile(const QuantizedGemmArgs& a, float* out
                 for (int h = 0; h < 2; ++h) out[(8 * j + 2 * c + e) * kOutStride + rowA + 8 * h] = d[4 * j + 2 * h + e];
     }
     __syncthreads();
+}
+
+template <bool kFloatOut, int kTokens>
+__device__ __forceinline__ void storeTile(const QuantizedGemmArgs& a, float* out, const float (&d)[kTokens / 2], int rowA,
+                                          int c, int row0, int tok0, bool hasAccumulators) {
+    stageAccumulators<kTokens>(out, d, rowA, c, hasAccumulators);
     const bool vectors = a.ldc % 4 == 0 && (a.rowOffset + row0) % 4 == 0 &&
                          reinterpret_cast<uintptr_t>(a.c) % (kFloatOut ? 16 : 8) == 0;
     for (int i = threadIdx.x; i < kTokens * kRowsPerBlock / 4; i += blockDim.x) {
@@ -142,6 +154,28 @@ constexpr int kThreads = 256;       // two warpgroups
 constexpr int kStages = 4;
 constexpr int kTokensPerBlock = 128; // wgmma's N
 constexpr int kScaleSlotBytes = 16;  // a row's scales for one tile
+
+// The gate/up epilogue (a.swiGluFf): tile rows r and r + 64 are gate and up of output column
+// g0 + r. Each is rounded to half, as the plain product stores them, and combined as
+// swiglu.cu's kernel does, so that the result is the same bits as the two steps.
+template <int kTokens>
+__device__ __forceinline__ void storeTileSwiGlu(const QuantizedGemmArgs& a, float* out, const float (&d)[kTokens / 2],
+                                                int rowA, int c, int g0, int tok0, bool hasAccumulators) {
+    stageAccumulators<kTokens>(out, d, rowA, c, hasAccumulators);
+    constexpr int kHalfRows = kRowsPerBlock / 2;
+    for (int i = threadIdx.x; i < kTokens * kHalfRows / 4; i += blockDim.x) {
+        const int t = i / (kHalfRows / 4), r = (i % (kHalfRows / 4)) * 4;
+        if (tok0 + t >= a.n) break; // i grows with t
+        const float4 g = *reinterpret_cast<const float4*>(out + t * kOutStride + r);
+        const float4 u = *reinterpret_cast<const float4*>(out + t * kOutStride + kHalfRows + r);
+        auto act = [](float gate, float up) {
+            return silu(__half2float(__float2half_rn(gate))) * __half2float(__float2half_rn(up));
+        };
+        __half* p = static_cast<__half*>(a.c) + int64_t(tok0 + t) * a.ldc + g0 + r;
+        *reinterpret_cast<uint2*>(p) = make_uint2(bitsOf(__floats2half2_rn(act(g.x, u.x), act(g.y, u.y))),
+                                                  bitsOf(__floats2half2_rn(act(g.z, u.z), act(g.w, u.w))));
+    }
+}
 
 template <Precision P>
 struct TileShape {
@@ -385,7 +419,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     auto empty = [&](int s) { return base + uint32_t(L::kBarrierOffset + (2 * kStages + s) * 8); };
 
     const int tid = threadIdx.x;
-    const int row0 = blockIdx.x * kRowsPerBlock, tok0 = blockIdx.y * kTokens;
+    // With SwiGLU the block's rows are gate rows [row0, row0 + 64) and up rows ff + the same.
+    const int ff = a.swiGluFf;
+    const int row0 = blockIdx.x * (ff ? kRowsPerBlock / 2 : kRowsPerBlock), tok0 = blockIdx.y * kTokens;
     // Tiles [first, first + tiles) of the 64-column tiles; kt below counts from first.
     const int allTiles = a.cols / kTileK;
     const int first = a.splitTiles ? blockIdx.z * a.splitTiles : 0;
@@ -403,7 +439,12 @@ __global__ void __launch_bounds__(kThreads, 1)
         const int s = kt % kStages;
         barrierExpectBytes(full(s), kXBytes + L::kWBytes);
         tmaLoad2d(xTile(s), &xMap, (first + kt) * kTileK, tok0, full(s));
-        tmaLoad2d(wTile(s), &wMap, (first + kt) * L::kRawRowBytes, row0, full(s));
+        if (ff) { // (the tensor map's box is 64 rows then)
+            tmaLoad2d(wTile(s), &wMap, (first + kt) * L::kRawRowBytes, row0, full(s));
+            tmaLoad2d(wTile(s) + uint32_t(L::kWBytes / 2), &wMap, (first + kt) * L::kRawRowBytes, ff + row0, full(s));
+        } else {
+            tmaLoad2d(wTile(s), &wMap, (first + kt) * L::kRawRowBytes, row0, full(s));
+        }
     };
     if (tid == 0)
         for (int kt = 0; kt < kStages && kt < tiles; ++kt) fetchTile(kt);
@@ -414,7 +455,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (tid >= kMmaThreads) {
         // Converter: row r of each tile.
         const int r = tid - kMmaThreads;
-        const int64_t scaleRow = int64_t(min(row0 + r, a.rows - 1)) * a.groupsPerRow;
+        const int matrixRow = ff ? (r < kRowsPerBlock / 2 ? row0 + r : ff + row0 + r - kRowsPerBlock / 2) : row0 + r;
+        const int64_t scaleRow = int64_t(min(matrixRow, a.rows - 1)) * a.groupsPerRow;
         const bool twoGroups = a.groupLog2 == 5;
         // This row's scales (and minimums) for tile kt: two groups of 32, or one group.
         auto fetchScales = [&](int kt) {
@@ -506,7 +548,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     __syncthreads(); // the ring is done with
     float* const out = reinterpret_cast<float*>(shared);
     const bool mma = tid < kMmaThreads;
-    if (a.splitTiles && blockIdx.z == 1) {
+    if (ff) {
+        storeTileSwiGlu<kTokens>(a, out, d, rowA, c, row0, tok0, mma);
+    } else if (a.splitTiles && blockIdx.z == 1) {
         QuantizedGemmArgs p = a;
         p.c = a.partial;
         p.ldc = a.rows;
@@ -561,11 +605,13 @@ void launch(const LaunchContext& ctx, const QuantizedGemmArgs& a, bool deferAdd)
     const CUtensorMap xMap = tensorMap2d(CU_TENSOR_MAP_DATA_TYPE_FLOAT16, a.x, uint64_t(a.cols), uint64_t(a.n),
                                          uint64_t(a.cols) * 2, kTileK, kTokens, CU_TENSOR_MAP_SWIZZLE_128B);
     const uint64_t rowBytes = uint64_t(a.cols) / (P == Precision::INT4 ? 2 : 1);
+    const int blockRows = a.swiGluFf ? kRowsPerBlock / 2 : kRowsPerBlock; // rows a TMA box
     const CUtensorMap wMap = tensorMap2d(CU_TENSOR_MAP_DATA_TYPE_UINT8, a.w, rowBytes, uint64_t(a.rows), rowBytes,
-                                         uint32_t(L::kRawRowBytes), kRowsPerBlock, CU_TENSOR_MAP_SWIZZLE_NONE);
+                                         uint32_t(L::kRawRowBytes), uint32_t(blockRows), CU_TENSOR_MAP_SWIZZLE_NONE);
     auto kernel = quantizedGemmWsKernel<P, kFloatOut>;
     PARLEY_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, L::kSharedBytes));
-    const dim3 grid(unsigned((a.rows + kRowsPerBlock - 1) / kRowsPerBlock), unsigned((a.n + kTokens - 1) / kTokens),
+    const int gridRows = a.swiGluFf ? a.swiGluFf : a.rows; // (gate rows only with SwiGLU)
+    const dim3 grid(unsigned((gridRows + blockRows - 1) / blockRows), unsigned((a.n + kTokens - 1) / kTokens),
                     a.splitTiles ? 2u : 1u);
     launchKernel(ctx, kernel, grid, dim3(kThreads), size_t(L::kSharedBytes), "quantized GEMM launch", a, xMap, wMap);
     if (a.splitTiles && !deferAdd)
@@ -623,12 +669,11 @@ bool quantizedGemmSm90Fits(const DeviceMatrix& w) {
            reinterpret_cast<uintptr_t>(w.scales) % 8 == 0;
 }
 
-bool launchQuantizedGemmSm90(const LaunchContext& ctx, const DeviceMatrix& w, const __half* x, int n, void* c,
-                             bool cFloat, int64_t ldc, int64_t rowOffset, float beta, float* partial,
-                             size_t partialFloats, bool deferAdd) {
-    if (n <= 0) return false;
+namespace {
+
+QuantizedGemmArgs argsFor(const DeviceMatrix& w, const __half* x, int n, void* c, int64_t ldc, int64_t rowOffset,
+                          float beta) {
     QuantizedGemmArgs a;
-    a.partial = partial && partialFloats >= size_t(w.rows) * size_t(n) ? partial : nullptr;
     a.w = static_cast<const uint8_t*>(w.data);
     a.scales = static_cast<const uint8_t*>(w.scales);
     a.rows = int(w.rows);
@@ -642,9 +687,39 @@ bool launchQuantizedGemmSm90(const LaunchContext& ctx, const DeviceMatrix& w, co
     a.ldc = ldc;
     a.rowOffset = rowOffset;
     a.beta = beta;
+    return a;
+}
+
+} // namespace
+
+bool launchQuantizedGemmSm90(const LaunchContext& ctx, const DeviceMatrix& w, const __half* x, int n, void* c,
+                             bool cFloat, int64_t ldc, int64_t rowOffset, float beta, float* partial,
+                             size_t partialFloats, bool deferAdd) {
+    if (n <= 0) return false;
+    QuantizedGemmArgs a = argsFor(w, x, n, c, ldc, rowOffset, beta);
+    a.partial = partial && partialFloats >= size_t(w.rows) * size_t(n) ? partial : nullptr;
     if (w.precision == Precision::INT4)
         return cFloat ? launchTyped<Precision::INT4, true>(ctx, a, deferAdd) : launchTyped<Precision::INT4, false>(ctx, a, false);
     return cFloat ? launchTyped<Precision::INT8, true>(ctx, a, deferAdd) : launchTyped<Precision::INT8, false>(ctx, a, false);
+}
+
+bool launchQuantizedGemmSm90SwiGlu(const LaunchContext& ctx, const DeviceMatrix& w, const __half* x, int n, __half* act,
+                                   int64_t ldAct) {
+    const int64_t ff = w.rows / 2;
+    int device = 0, sms = 0;
+    PARLEY_CUDA_CHECK(cudaGetDevice(&device));
+    PARLEY_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    // The warp-specialized kernel's shapes only (as launchTyped chooses it), whole 64-row halves,
+    // and 8-byte aligned stores of four halves.
+    const int64_t blocks = ff / (kRowsPerBlock / 2) * ((n + ws::kTokens - 1) / ws::kTokens);
+    if (n <= kTokensPerBlock || w.rows % 2 || ff % (kRowsPerBlock / 2) || blocks < sms || ldAct % 4 ||
+        reinterpret_cast<uintptr_t>(act) % 8)
+        return false;
+    QuantizedGemmArgs a = argsFor(w, x, n, act, ldAct, 0, 0.f);
+    a.swiGluFf = int(ff);
+    if (w.precision == Precision::INT4) ws::launch<Precision::INT4, false>(ctx, a, false);
+    else ws::launch<Precision::INT8, false>(ctx, a, false);
+    return true;
 }
 
 } // namespace parley::cuda

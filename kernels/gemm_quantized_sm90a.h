@@ -25,4 +25,12 @@ bool launchQuantizedGemmSm90(const LaunchContext& ctx, const DeviceMatrix& w, co
                              bool cFloat, int64_t ldc, int64_t rowOffset, float beta, float* partial,
                              size_t partialFloats, bool deferAdd);
 
+// The gate/up projection with SwiGLU in its epilogue: W's rows are [gate; up], W.rows / 2 each;
+// act[t][j] = silu(gate) * up as half, the same bits as the plain product into half followed by
+// swiglu.cu's launchSwiGluRows, without writing and reading back the [n][W.rows] product.
+// Returns false, launching nothing, for shapes the fused epilogue does not serve (up to 128
+// tokens, too few blocks to fill the GPU, gate rows not a multiple of 64).
+bool launchQuantizedGemmSm90SwiGlu(const LaunchContext& ctx, const DeviceMatrix& w, const __half* x, int n, __half* act,
+                                   int64_t ldAct);
+
 } // namespace parley::cuda

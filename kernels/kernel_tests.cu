@@ -216,7 +216,14 @@ extern "C" int parley_cuda_test_gemm(int precision, int groupSize, int64_t rows,
         g.scratch = b.alloc<__half>(g.scratchHalves);
         const __half* xd = b.uploadAsHalf(x, size_t(n) * cols);
         const float beta = (flags & PARLEY_GEMM_ACCUMULATE) ? 1.f : 0.f;
-        if (flags & PARLEY_GEMM_HALF_OUT) {
+        if (flags & PARLEY_GEMM_SWIGLU) {
+            __half* wide = b.alloc<__half>(size_t(n) * rows, true);
+            __half* act = b.alloc<__half>(size_t(n) * (rows / 2), true);
+            bool fused = false;
+            gemmGateUpSwiGlu(LaunchContext{}, g, m, xd, n, wide, act, &fused);
+            if (fused) *usedSm90 += 4;
+            halvesToFloats(act, size_t(n) * (rows / 2), y);
+        } else if (flags & PARLEY_GEMM_HALF_OUT) {
             const int64_t ldc = rows + 16, offset = 8;
             std::vector<__half> h(size_t(n * ldc), __ushort_as_half(0xffff));
             if (beta != 0.f)

@@ -2,6 +2,7 @@
 #include "kernels/prefill_gemm.h"
 #include "kernels/gemm_quantized_sm90a.h"
 #include "kernels/quantize.h"
+#include "kernels/swiglu.h"
 
 namespace parley::cuda {
 
@@ -94,6 +95,25 @@ void gemmRows(const LaunchContext& ctx, const GemmContext& g, const DeviceMatrix
         gemmOne(g, slab, w.cols, rc, w.cols, x, n, c, cFloat, ldc, rowOffset + r0, beta);
         if (g.side) PARLEY_CUDA_CHECK(cudaEventRecord(g.free[b], ctx.stream));
     }
+}
+
+void gemmGateUpSwiGlu(const LaunchContext& ctx, const GemmContext& g, const DeviceMatrix& w, const __half* x, int n,
+                      __half* wide, __half* act, bool* fused) {
+    const int ff = int(w.rows / 2);
+    if (fused) *fused = false;
+    if (n <= 0) return;
+#ifdef PARLEY_HAVE_SM90A_GEMM
+    if (w.precision != Precision::FP16 && g.quantizedSm90 && quantizedFits(w) && reinterpret_cast<uintptr_t>(x) % 16 == 0) {
+        const cublasStatus_t s = cublasSetStream(g.handle, ctx.stream); // (as gemmRows: the stream in use)
+        if (s != CUBLAS_STATUS_SUCCESS) throwCublasError(s, "cublasSetStream");
+        if (launchQuantizedGemmSm90SwiGlu(ctx, w, x, n, act, ff)) {
+            if (fused) *fused = true;
+            return;
+        }
+    }
+#endif
+    gemmRows(ctx, g, w, x, n, wide, false, w.rows, 0, 0.f);
+    launchSwiGluRows(ctx, wide, n, ff, act);
 }
 
 } // namespace parley::cuda

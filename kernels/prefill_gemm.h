@@ -42,6 +42,13 @@ bool gemmNeedsScratch(const GemmContext& g, const DeviceMatrix& w);
 void gemmRows(const LaunchContext& ctx, const GemmContext& g, const DeviceMatrix& w, const __half* x, int n,
               void* c, bool cFloat, int64_t ldc, int64_t rowOffset, float beta, const float** addLater = nullptr);
 
+// The gate/up projection and SwiGLU: act [n][W.rows / 2] = silu(gate) * up with W's rows
+// [gate; up]. On the sm_90a kernel's fused epilogue where it takes the shape (no [n][W.rows]
+// product written and read back); else the product into `wide` ([n][W.rows] half), then
+// launchSwiGluRows. Both give the same bits. *fused (may be null): which way it went.
+void gemmGateUpSwiGlu(const LaunchContext& ctx, const GemmContext& g, const DeviceMatrix& w, const __half* x, int n,
+                      __half* wide, __half* act, bool* fused = nullptr);
+
 [[noreturn]] void throwCublasError(cublasStatus_t s, const char* what);
 
 } // namespace parley::cuda

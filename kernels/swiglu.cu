@@ -5,8 +5,6 @@ namespace parley::cuda {
 
 namespace {
 
-__device__ __forceinline__ float silu(float g) { return g / (1.f + __expf(-g)); }
-
 __global__ void swiGluRowsKernel(const __half* __restrict__ gateUp, int64_t total, int nFf, __half* __restrict__ act) {
     pdlWait();
     for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {

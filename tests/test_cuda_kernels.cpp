@@ -220,6 +220,7 @@ private slots:
         // On an H100 (132 SMs): 256-token tiles (enough rows to fill the GPU), and the split over
         // K of a float product too narrow to fill it.
         QTest::newRow("int4 g128 16896x256 n=130 half out") << 2 << 128 << 16896 << 256 << 130 << PARLEY_GEMM_HALF_OUT << true;
+        QTest::newRow("int8 g64 16896x768 n=260 half out") << 1 << 64 << 16896 << 768 << 260 << PARLEY_GEMM_HALF_OUT << true;
         QTest::newRow("int8 g128 8448x512 n=200 accumulate") << 1 << 128 << 8448 << 512 << 200 << PARLEY_GEMM_ACCUMULATE << true;
         QTest::newRow("int4 g32 4224x512 n=300 accumulate") << 2 << 32 << 4224 << 512 << 300 << PARLEY_GEMM_ACCUMULATE << true;
         // The same two with the second half added by the norm that follows, as prefill does.
@@ -227,6 +228,15 @@ private slots:
             << 1 << 128 << 8448 << 512 << 200 << (PARLEY_GEMM_ACCUMULATE | PARLEY_GEMM_ADD_LATER) << true;
         QTest::newRow("int4 g32 4224x512 n=300 accumulate, added by the norm")
             << 2 << 32 << 4224 << 512 << 300 << (PARLEY_GEMM_ACCUMULATE | PARLEY_GEMM_ADD_LATER) << true;
+        // Gate/up with SwiGLU: in the 256-token kernel's epilogue (enough blocks to fill the GPU),
+        // and through the product and the SwiGLU kernel (too few tokens; dequantized; FP16).
+        // (16 and 12 tiles of 64 columns: the four-slot ring goes round more than once.)
+        QTest::newRow("int4 g128 16896x1024 n=300 swiglu") << 2 << 128 << 16896 << 1024 << 300 << PARLEY_GEMM_SWIGLU << true;
+        QTest::newRow("int8 g32 16896x768 n=300 swiglu") << 1 << 32 << 16896 << 768 << 300 << PARLEY_GEMM_SWIGLU << true;
+        QTest::newRow("int4 g32 1024x256 n=90 swiglu") << 2 << 32 << 1024 << 256 << 90 << PARLEY_GEMM_SWIGLU << true;
+        QTest::newRow("int4 g32 1024x256 n=300 swiglu, dequantized")
+            << 2 << 32 << 1024 << 256 << 300 << (PARLEY_GEMM_SWIGLU | PARLEY_GEMM_DEQUANTIZE) << false;
+        QTest::newRow("fp16 512x256 n=200 swiglu") << 0 << 0 << 512 << 256 << 200 << PARLEY_GEMM_SWIGLU << false;
         // Five groups a row (odd): not the sm_90a kernel's; the dequantization path takes it.
         QTest::newRow("int4 g128 130x640 n=40") << 2 << 128 << 130 << 640 << 40 << 0 << false;
         QTest::newRow("int8 g32 130x96 n=9") << 1 << 32 << 130 << 96 << 9 << 0 << false; // 96 columns: not whole tiles
@@ -248,15 +258,33 @@ private slots:
         std::vector<float> y = accumulate ? randomFloats(size_t(n) * rows, -4.f, 4.f) : std::vector<float>(size_t(n) * rows);
         if (accumulate && halfOut)
             for (float& v : y) v = roundHalf(v);
+        // Both operands as the tensor cores see them (FP16), each rounded once.
+        std::vector<float> xHalf(x.size());
+        for (size_t i = 0; i < x.size(); ++i) xHalf[i] = roundHalf(x[i]);
         std::vector<double> ref(size_t(n) * rows);
         std::vector<float> row(cols);
         for (int r = 0; r < rows; ++r) {
             w.dequantizeRow(r, row.data());
+            for (float& v : row) v = roundHalf(v);
             for (int t = 0; t < n; ++t) {
                 double s = accumulate ? y[size_t(t) * rows + r] : 0.0;
-                for (int c = 0; c < cols; ++c) s += double(roundHalf(row[c])) * roundHalf(x[size_t(t) * cols + c]);
+                const float* xt = xHalf.data() + size_t(t) * cols;
+                for (int c = 0; c < cols; ++c) s += double(row[c]) * xt[c];
                 ref[size_t(t) * rows + r] = s;
             }
+        }
+        const bool swiGlu = flags & PARLEY_GEMM_SWIGLU;
+        if (swiGlu) { // silu(gate) * up, each rounded to half first as the product is stored
+            const int ff = rows / 2;
+            std::vector<double> act(size_t(n) * ff);
+            for (int t = 0; t < n; ++t)
+                for (int j = 0; j < ff; ++j) {
+                    const double gate = roundHalf(float(ref[size_t(t) * rows + j]));
+                    const double up = roundHalf(float(ref[size_t(t) * rows + ff + j]));
+                    act[size_t(t) * ff + j] = gate / (1 + std::exp(-gate)) * up;
+                }
+            ref = act;
+            y.resize(act.size());
         }
         int usedSm90 = -1;
         CALL(fn(precision, w.groupSize, rows, cols, n, w.f16.data(), w.q8.data(), w.q4.data(), w.scales.data(),
@@ -264,11 +292,15 @@ private slots:
         const std::vector<GpuDevice> gpus = probeGpus();
         const bool hopper = !gpus.empty() && gpus[0].computeMajor == 9 && gpus[0].computeMinor == 0;
         QCOMPARE(usedSm90 & 1, int(sm90 && hopper));
+        // (The fused epilogue serves more than 128 tokens and blocks enough to fill the GPU.)
+        if (swiGlu && sm90 && hopper)
+            QCOMPARE(bool(usedSm90 & 4), n > 128 && rows / 2 / 64 * ((n + 255) / 256) >= gpus[0].multiprocessors);
         if ((flags & PARLEY_GEMM_ADD_LATER) && sm90 && hopper)
             QVERIFY2(usedSm90 & 2, "the product was not split, so nothing was left for the norm to add");
         const double e = relativeError(y, ref);
-        // Half output rounds each result once more (relative 2^-11 at most).
-        QVERIFY2(e < (halfOut ? 1e-3 : 1e-4), qPrintable(QString("relative error %1").arg(e)));
+        // Half output rounds each result once more (relative 2^-11 at most); SwiGLU rounds gate
+        // and up, then its result.
+        QVERIFY2(e < (swiGlu ? 2e-3 : halfOut ? 1e-3 : 1e-4), qPrintable(QString("relative error %1").arg(e)));
     }
 
     // Plain, and with an addend summed into x first and written back (the second half of a split
