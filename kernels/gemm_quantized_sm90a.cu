@@ -11,9 +11,11 @@
 //     registers into wgmma's A fragment (register-sourced wgmma); cp.async brings each tile's
 //     activations, weight bytes and scales into a ring of shared-memory stages.
 //   - ws::quantizedGemmWsKernel, for more tokens: warp-specialized, 256 tokens a block, with TMA,
-//     a converter warpgroup and both operands in shared memory (see there).
-// Measured on an H100 (docs/benchmarks.md): 7B-shape INT8/INT4 prefill of 512 tokens at 0.79-0.82x
-// of FP16 through cuBLAS, against 0.67-0.72x for dequantize-then-cuBLAS.
+//     a converter warpgroup and both operands in shared memory (see there); it can also take the
+//     gate/up projection with SwiGLU in its epilogue (QuantizedGemmArgs::swiGluFf).
+// Measured on an H100 (docs/benchmarks.md): 7B-shape INT8/INT4 prefill of 512 tokens at 0.84-0.85x
+// of FP16 through cuBLAS (with the split's add in the norm and SwiGLU in the epilogue), against
+// 0.67-0.72x for dequantize-then-cuBLAS.
 #include "kernels/gemm_quantized_sm90a.h"
 #include "kernels/dequant.cuh"
 #include "kernels/sm90a_ptx.cuh"
