@@ -640,12 +640,23 @@ void launchRegisterSourced(const LaunchContext& ctx, const QuantizedGemmArgs& a)
 // 256-token blocks fill the GPU; a float product that fills only half of it (the residual
 // projections of a 4,096-wide model: 32 x 2 blocks) splits its columns over two blocks, the
 // second half's sums added afterwards; everything else, the register-sourced kernel.
-template <Precision P, bool kFloatOut>
-bool launchTyped(const LaunchContext& ctx, const QuantizedGemmArgs& a, bool deferAdd) {
+int currentMultiprocessors() {
     int device = 0, sms = 0;
     PARLEY_CUDA_CHECK(cudaGetDevice(&device));
     PARLEY_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-    const int64_t blocks = int64_t((a.rows + kRowsPerBlock - 1) / kRowsPerBlock) * ((a.n + ws::kTokens - 1) / ws::kTokens);
+    return sms;
+}
+
+// Blocks of the warp-specialized kernel for `rows` weight rows and n tokens (with SwiGLU, rows
+// counts gate and up: a block's 64 of each are 128 rows as well).
+int64_t wsBlocks(int64_t rows, int n) {
+    return (rows + kRowsPerBlock - 1) / kRowsPerBlock * ((n + ws::kTokens - 1) / ws::kTokens);
+}
+
+template <Precision P, bool kFloatOut>
+bool launchTyped(const LaunchContext& ctx, const QuantizedGemmArgs& a, bool deferAdd) {
+    const int sms = currentMultiprocessors();
+    const int64_t blocks = wsBlocks(a.rows, a.n);
     const int tiles = a.cols / kTileK;
     if (a.n > kTokensPerBlock && blocks >= sms) {
         ws::launch<P, kFloatOut>(ctx, a, false);
@@ -708,14 +719,10 @@ bool launchQuantizedGemmSm90(const LaunchContext& ctx, const DeviceMatrix& w, co
 bool launchQuantizedGemmSm90SwiGlu(const LaunchContext& ctx, const DeviceMatrix& w, const __half* x, int n, __half* act,
                                    int64_t ldAct) {
     const int64_t ff = w.rows / 2;
-    int device = 0, sms = 0;
-    PARLEY_CUDA_CHECK(cudaGetDevice(&device));
-    PARLEY_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
     // The warp-specialized kernel's shapes only (as launchTyped chooses it), whole 64-row halves,
     // and 8-byte aligned stores of four halves.
-    const int64_t blocks = ff / (kRowsPerBlock / 2) * ((n + ws::kTokens - 1) / ws::kTokens);
-    if (n <= kTokensPerBlock || w.rows % 2 || ff % (kRowsPerBlock / 2) || blocks < sms || ldAct % 4 ||
-        reinterpret_cast<uintptr_t>(act) % 8)
+    if (n <= kTokensPerBlock || w.rows % 2 || ff % (kRowsPerBlock / 2) || wsBlocks(w.rows, n) < currentMultiprocessors() ||
+        ldAct % 4 || reinterpret_cast<uintptr_t>(act) % 8)
         return false;
     QuantizedGemmArgs a = argsFor(w, x, n, act, ldAct, 0, 0.f);
     a.swiGluFf = int(ff);

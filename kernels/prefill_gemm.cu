@@ -103,13 +103,10 @@ void gemmGateUpSwiGlu(const LaunchContext& ctx, const GemmContext& g, const Devi
     if (fused) *fused = false;
     if (n <= 0) return;
 #ifdef PARLEY_HAVE_SM90A_GEMM
-    if (w.precision != Precision::FP16 && g.quantizedSm90 && quantizedFits(w) && reinterpret_cast<uintptr_t>(x) % 16 == 0) {
-        const cublasStatus_t s = cublasSetStream(g.handle, ctx.stream); // (as gemmRows: the stream in use)
-        if (s != CUBLAS_STATUS_SUCCESS) throwCublasError(s, "cublasSetStream");
-        if (launchQuantizedGemmSm90SwiGlu(ctx, w, x, n, act, ff)) {
-            if (fused) *fused = true;
-            return;
-        }
+    if (w.precision != Precision::FP16 && g.quantizedSm90 && quantizedFits(w) && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
+        launchQuantizedGemmSm90SwiGlu(ctx, w, x, n, act, ff)) {
+        if (fused) *fused = true;
+        return;
     }
 #endif
     gemmRows(ctx, g, w, x, n, wide, false, w.rows, 0, 0.f);

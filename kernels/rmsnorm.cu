@@ -33,9 +33,8 @@ __global__ void rmsNormRowsKernel(float* x, int64_t xStride, const float* __rest
 
 void launchRmsNormRowsHalf(const LaunchContext& ctx, const float* x, int64_t xStride, const float* weight, float eps,
                            int n, int dim, __half* out) {
-    if (n <= 0) return;
-    launchKernel(ctx, rmsNormRowsKernel<__half>, dim3(n), dim3(256), 0, "rmsnorm launch", const_cast<float*>(x), xStride,
-                 static_cast<const float*>(nullptr), weight, eps, dim, out);
+    // (Without an addend the kernel does not write x.)
+    launchAddRmsNormRowsHalf(ctx, const_cast<float*>(x), xStride, nullptr, weight, eps, n, dim, out);
 }
 
 void launchAddRmsNormRowsHalf(const LaunchContext& ctx, float* x, int64_t xStride, const float* addend,
