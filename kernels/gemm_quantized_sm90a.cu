@@ -434,7 +434,7 @@ __global__ void __launch_bounds__(kThreads, 1)
             barrierInit(converted(s), kConverterThreads);
             barrierInit(empty(s), 2);
         }
-        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+        fenceBarrierInit();
     }
     __syncthreads();
     auto fetchTile = [&](int kt) { // by thread 0, into a free slot

@@ -23,18 +23,26 @@
 // for the loads, so that the warp issues nothing while it waits.) Both first steps are issued
 // before the kernel waits for the one before it (programmatic dependent launch): weights never
 // depend on it. Measured on an H100 against 2 chunks a step with three blocks an SM: 4 chunks
-// and two blocks are faster in every precision (docs/benchmarks.md).
+// and two blocks are faster in every precision (docs/benchmarks.md); one block of 16 warps an SM
+// is faster again than two of 8 (each SM reads x and works it into shared memory once, not
+// twice, and a 4,096-wide x in one pass of the block's threads).
+//
+// A fused norm's weights are read from shared memory: on sm_90, one bulk copy (TMA) brings them
+// there at the kernel's start, before the first weight load. They depend on nothing before, and
+// by then they have usually left L2 (a layer streams ~100 MB through it): read after the wait, as
+// x is, they queued in DRAM behind the block's weight loads (docs/benchmarks.md).
 #include <cfloat>
 
 #include "kernels/decode_trace.cuh"
 #include "kernels/gemv.h"
+#include "kernels/mbarrier.cuh"
 #include "kernels/rope.cuh"
 
 namespace parley::cuda {
 
-constexpr int kGemvWarps = 8;   // warps per block, one pair of rows at a time each
+constexpr int kGemvWarps = 16; // warps per block, one pair of rows at a time each
 constexpr int kGemvUnroll = 4;  // 16-byte chunks a lane loads per row per step
-constexpr int kGemvBlocksPerSm = 2; // (the registers two steps of loads need)
+constexpr int kGemvBlocksPerSm = 1; // (the registers two steps of loads need: 128 a thread)
 
 struct GemvKernelArgs {
     const uint8_t* w;
@@ -44,6 +52,17 @@ struct GemvKernelArgs {
     int chunkShift; // log2(chunks per scale group): group of chunk c = c >> chunkShift
     GemvArgs a;
 };
+
+// Dynamic shared memory of a GEMV over `stored` elements: x; for the integer formats each
+// chunk's (sum, step), an even number of them; then, where a norm is fused, the norm's weights
+// (at a 16-byte boundary, as the bulk copy wants).
+template <class Format>
+size_t gemvSharedBytes(int64_t stored, int64_t cols, bool norm) {
+    const int64_t chunks = stored / Format::kElems;
+    const bool intX = sizeof(typename Format::XType) == 2;
+    return size_t(stored) * sizeof(typename Format::XType) + (intX ? size_t((chunks + 1) & ~int64_t(1)) * sizeof(float2) : 0) +
+           (norm ? size_t((cols + 3) & ~int64_t(3)) * sizeof(float) : 0);
+}
 
 __device__ __forceinline__ uint4 loadStreaming(const uint4* p) {
     uint4 v;
@@ -175,34 +194,41 @@ __device__ __forceinline__ uint32_t highBytes(int a, int b, int c, int d) {
 // (sum, step)). A chunk holding a NaN or an infinity gets a NaN step, so the rows it touches
 // come out NaN rather than quietly wrong.
 template <class Format>
-__device__ __forceinline__ void gemvLoadX(const GemvKernelArgs& k, uint4* xs, float2* chunkInfo) {
+__device__ __forceinline__ void gemvLoadX(const GemvKernelArgs& k, const float* x, const float* normWeight, uint4* xs,
+                                          float2* chunkInfo) {
     using X = typename Format::XType;
     constexpr int kElems = Format::kElems;
     constexpr int kGroupsPerChunk = kElems / 8;
     const GemvArgs& a = k.a;
     const int nChunks = k.nChunks, nGroups = nChunks * kGroupsPerChunk;
     // The norm's scale, once per block (its load is issued with the first loads of x).
-    const float normScale = a.normWeight ? rsqrtf(*a.ssq / float(k.cols) + a.eps) : 1.f;
+    const float normScale = normWeight ? rsqrtf(*a.ssq / float(k.cols) + a.eps) : 1.f;
     const bool vec = (k.cols & 7) == 0;
-    auto load8 = [&](int e0, float (&v)[8]) {
+    // Group g's 8 elements of x (zeros past the end), then normalised where a norm is fused.
+    auto load8 = [&](int g, float (&v)[8]) {
+        const int e0 = g * 8;
         if (vec && e0 < k.cols) {
-            const float4 p = *reinterpret_cast<const float4*>(a.x + e0);
-            const float4 q = *reinterpret_cast<const float4*>(a.x + e0 + 4);
+            const float4 p = *reinterpret_cast<const float4*>(x + e0);
+            const float4 q = *reinterpret_cast<const float4*>(x + e0 + 4);
             v[0] = p.x; v[1] = p.y; v[2] = p.z; v[3] = p.w;
             v[4] = q.x; v[5] = q.y; v[6] = q.z; v[7] = q.w;
-            if (a.normWeight) {
-                const float4 g = *reinterpret_cast<const float4*>(a.normWeight + e0);
-                const float4 h = *reinterpret_cast<const float4*>(a.normWeight + e0 + 4);
-                const float gw[8] = {g.x, g.y, g.z, g.w, h.x, h.y, h.z, h.w};
-#pragma unroll
-                for (int i = 0; i < 8; ++i) v[i] *= normScale * gw[i];
-            }
         } else {
 #pragma unroll
-            for (int i = 0; i < 8; ++i) {
-                const int e = e0 + i;
-                v[i] = e < k.cols ? (a.normWeight ? a.x[e] * normScale * a.normWeight[e] : a.x[e]) : 0.f;
-            }
+            for (int i = 0; i < 8; ++i) v[i] = e0 + i < k.cols ? x[e0 + i] : 0.f;
+        }
+    };
+    auto normalise8 = [&](int g, float (&v)[8]) {
+        if (!normWeight) return;
+        const int e0 = g * 8;
+        if (vec && e0 < k.cols) {
+            const float4 p = *reinterpret_cast<const float4*>(normWeight + e0);
+            const float4 q = *reinterpret_cast<const float4*>(normWeight + e0 + 4);
+            const float w[8] = {p.x, p.y, p.z, p.w, q.x, q.y, q.z, q.w};
+#pragma unroll
+            for (int i = 0; i < 8; ++i) v[i] *= normScale * w[i];
+        } else {
+#pragma unroll
+            for (int i = 0; i < 8; ++i) v[i] = e0 + i < k.cols ? v[i] * normScale * normWeight[e0 + i] : 0.f;
         }
     };
 
@@ -210,17 +236,28 @@ __device__ __forceinline__ void gemvLoadX(const GemvKernelArgs& k, uint4* xs, fl
         float4* xf = reinterpret_cast<float4*>(xs);
         for (int c = threadIdx.x; c < nChunks; c += blockDim.x) { // (one group a chunk)
             float v[8];
-            load8(c * 8, v);
+            load8(c, v);
+            normalise8(c, v);
             xf[c] = make_float4(v[0], v[1], v[2], v[3]);
             xf[nChunks + c] = make_float4(v[4], v[5], v[6], v[7]);
         }
     } else {
-        // Uniform trip counts: the lanes of one chunk shuffle their maxima and sums together.
+        // Uniform trip counts: the lanes of one chunk shuffle their maxima and sums together. The
+        // next pass's x is loaded before this one is worked, so that a wide x (11,008 columns:
+        // three passes) costs about one round trip, not one a pass.
+        float next[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+        if (int(threadIdx.x) < nGroups) load8(threadIdx.x, next);
         for (int base = 0; base < nGroups; base += blockDim.x) {
             const int gi = base + threadIdx.x;
             const bool in = gi < nGroups;
-            float v[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-            if (in) load8(gi * 8, v);
+            float v[8];
+#pragma unroll
+            for (int i = 0; i < 8; ++i) v[i] = next[i];
+            if (gi + int(blockDim.x) < nGroups) load8(gi + blockDim.x, next);
+            else
+#pragma unroll
+                for (int i = 0; i < 8; ++i) next[i] = 0.f;
+            if (in) normalise8(gi, v);
             float m = 0.f;
             bool finite = true;
 #pragma unroll
@@ -270,6 +307,24 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
     __shared__ float scratch[32];
     traceMark(a.trace, kTraceStart);
 
+    // The norm's weights, first (see the top of this file).
+    const float* normWeight = a.normWeight;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    float* normShared = reinterpret_cast<float*>(chunkInfo + (kIntX ? (nChunks + 1) & ~1 : 0)); // [cols]
+    __shared__ __align__(8) uint64_t normArrived;
+    const bool normEarly = normWeight && (reinterpret_cast<uintptr_t>(normWeight) & 15) == 0 && (k.cols & 3) == 0;
+    if (normEarly) {
+        const uint32_t bar = sharedAddress(&normArrived);
+        if (threadIdx.x == 0) {
+            barrierInit(bar, 1);
+            fenceBarrierInit();
+            barrierExpectBytes(bar, k.cols * 4);
+            bulkCopyToShared(sharedAddress(normShared), normWeight, k.cols * 4, bar);
+        }
+        __syncthreads(); // (the barrier's initialisation, before any thread waits on it)
+    }
+#endif
+
     // The grid is at most one wave: each block loads x once and its warps then walk pairs
     // blockIdx.x * warps + warp, + gridDim.x * warps, ...; a warp's steps in order are
     // (pair, step) = (i, 0), (i, 1), ..., (i + stride, 0), ...
@@ -301,7 +356,13 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
     pdlWait();
     pdlLaunchDependents();
     traceMark(a.trace, kTracePastWait);
-    gemvLoadX<Format>(k, xs, chunkInfo);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (normEarly) {
+        barrierWait(sharedAddress(&normArrived), 0);
+        normWeight = normShared;
+    }
+#endif
+    gemvLoadX<Format>(k, a.x, normWeight, xs, chunkInfo);
 
     float acc0 = 0.f, acc1 = 0.f, ssqPart = 0.f;
     // Multiplies one step into the pair's sums; after a pair's last step, its epilogue.
@@ -390,14 +451,6 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
     traceMark(a.trace, kTraceEnd);
 }
 
-// Dynamic shared memory a GEMV over `stored` elements needs: x, and for the integer formats each
-// chunk's (sum, step).
-template <class Format>
-size_t gemvSharedBytes(int64_t stored) {
-    const int64_t chunks = stored / Format::kElems;
-    const bool intX = sizeof(typename Format::XType) == 2;
-    return size_t(stored) * sizeof(typename Format::XType) + (intX ? size_t(chunks) * sizeof(float2) : 0);
-}
 
 // Host side: sizes the launch and raises the shared-memory limit once per kernel.
 template <class Format>
@@ -424,7 +477,7 @@ void launchGemvFormat(const LaunchContext& ctx, const DeviceMatrix& m, GemvEpilo
     k.groupsPerRow = int(m.groupsPerRow());
     k.chunkShift = chunkShift;
     k.a = a;
-    const size_t shared = gemvSharedBytes<Format>(stored);
+    const size_t shared = gemvSharedBytes<Format>(stored, m.cols, a.normWeight != nullptr);
     if (a.pairCount <= 0) return;
     auto run = [&](auto kernel) {
         if (shared > 48 * 1024)

@@ -8,9 +8,9 @@
 
 #include <cstdint>
 
-namespace parley::cuda::sm90a {
+#include "kernels/mbarrier.cuh"
 
-__device__ __forceinline__ uint32_t sharedAddress(const void* p) { return uint32_t(__cvta_generic_to_shared(p)); }
+namespace parley::cuda::sm90a {
 
 template <int B>
 __device__ __forceinline__ void copyAsync(uint32_t shared, const void* global) {
@@ -125,29 +125,6 @@ __device__ __forceinline__ void wgmma64x256x16Shared(float (&d)[128], uint64_t d
 }
 
 
-__device__ __forceinline__ void barrierInit(uint32_t bar, int count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void barrierArrive(uint32_t bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
-}
-__device__ __forceinline__ void barrierExpectBytes(uint32_t bar, int bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
-}
-// Waits for the completion of the barrier's phase of the given parity.
-__device__ __forceinline__ void barrierWait(uint32_t bar, int parity) {
-    uint32_t done = 0;
-    do {
-        asm volatile("{\n"
-                     ".reg .pred p;\n"
-                     "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-                     "selp.u32 %0, 1, 0, p;\n"
-                     "}\n"
-                     : "=r"(done)
-                     : "r"(bar), "r"(parity)
-                     : "memory");
-    } while (!done);
-}
 // A 2D box of a tensor map into shared memory, completing `bar` with its bytes.
 __device__ __forceinline__ void tmaLoad2d(uint32_t dst, const CUtensorMap* map, int inner, int outer, uint32_t bar) {
     asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];"
