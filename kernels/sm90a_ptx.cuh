@@ -1,8 +1,8 @@
 #pragma once
 // The Hopper (sm_90a) instructions the quantized prefill GEMM is built from, as thin inline-PTX
 // wrappers (PTX ISA 8.x: cp.async, "Asynchronous Warpgroup Level Matrix Multiply-Accumulate"
-// (wgmma) and its shared-memory matrix descriptors, mbarrier, cp.async.bulk.tensor). Only for
-// code compiled for sm_90a.
+// (wgmma) and its shared-memory matrix descriptors, cp.async.bulk.tensor; the mbarrier wrappers
+// are in mbarrier.cuh). Only for code compiled for sm_90a.
 #include <cuda.h>
 #include <cuda_fp16.h>
 
