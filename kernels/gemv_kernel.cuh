@@ -40,9 +40,13 @@
 
 namespace parley::cuda {
 
-constexpr int kGemvWarps = 16; // warps per block, one pair of rows at a time each
+// Warps a block (one pair of rows at a time each): 16, one block an SM (the registers two steps
+// of loads need: 128 a thread). A matrix too small to give every SM a block of 16 warps (a small
+// model's) takes blocks of 8, two an SM, so that it is spread over twice as many SMs.
+constexpr int kGemvWarps = 16;
+constexpr int kGemvWarpsSmall = 8;
+constexpr int kGemvThreadsPerSm = kGemvWarps * 32;
 constexpr int kGemvUnroll = 4;  // 16-byte chunks a lane loads per row per step
-constexpr int kGemvBlocksPerSm = 1; // (the registers two steps of loads need: 128 a thread)
 
 struct GemvKernelArgs {
     const uint8_t* w;
@@ -291,8 +295,8 @@ __device__ __forceinline__ void gemvLoadX(const GemvKernelArgs& k, const float* 
     __syncthreads();
 }
 
-template <class Format, GemvEpilogue E>
-__global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(GemvKernelArgs k) {
+template <class Format, GemvEpilogue E, int Warps>
+__global__ void __launch_bounds__(Warps * 32, kGemvThreadsPerSm / (Warps * 32)) gemvKernel(GemvKernelArgs k) {
     constexpr int U = kGemvUnroll;
     extern __shared__ __align__(16) uint4 gemvShared[];
     using X = typename Format::XType;
@@ -328,7 +332,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
     // The grid is at most one wave: each block loads x once and its warps then walk pairs
     // blockIdx.x * warps + warp, + gridDim.x * warps, ...; a warp's steps in order are
     // (pair, step) = (i, 0), (i, 1), ..., (i + stride, 0), ...
-    const int pairStride = gridDim.x * kGemvWarps;
+    const int pairStride = gridDim.x * Warps;
     const int stepsPerRow = (nChunks + 32 * U - 1) / (32 * U);
     auto stepAfter = [&](int& index, int& step) {
         if (++step == stepsPerRow) {
@@ -344,7 +348,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32, kGemvBlocksPerSm) gemvKernel(
         pairX = indexX == indexY ? pairY : gemvPairAt<Format, E>(k, indexX);
         gemvLoadStep<Format, U>(k, pairX, stepX * 32 * U + lane, bufX);
     };
-    int indexA = blockIdx.x * kGemvWarps + warp, stepA = 0;
+    int indexA = blockIdx.x * Warps + warp, stepA = 0;
     int indexB = indexA, stepB = 0;
     stepAfter(indexB, stepB);
     GemvPair pairA{}, pairB{};
@@ -479,22 +483,36 @@ void launchGemvFormat(const LaunchContext& ctx, const DeviceMatrix& m, GemvEpilo
     k.a = a;
     const size_t shared = gemvSharedBytes<Format>(stored, m.cols, a.normWeight != nullptr);
     if (a.pairCount <= 0) return;
-    auto run = [&](auto kernel) {
+    int device = 0, sms = 0;
+    PARLEY_CUDA_CHECK(cudaGetDevice(&device));
+    PARLEY_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    auto run = [&](auto kernel, int warps) {
         if (shared > 48 * 1024)
             PARLEY_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
-        int device = 0, sms = 0, perSm = 0;
-        PARLEY_CUDA_CHECK(cudaGetDevice(&device));
-        PARLEY_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-        PARLEY_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, kernel, kGemvWarps * 32, shared));
-        const int64_t needed = ceilDiv(a.pairCount, kGemvWarps);
+        int perSm = 0;
+        PARLEY_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, kernel, warps * 32, shared));
+        const int64_t needed = ceilDiv(a.pairCount, warps);
         const dim3 grid(unsigned(std::max<int64_t>(1, std::min<int64_t>(needed, int64_t(std::max(perSm, 1)) * sms))));
-        launchKernel(ctx, kernel, grid, dim3(kGemvWarps * 32), shared, "GEMV launch", k);
+        launchKernel(ctx, kernel, grid, dim3(warps * 32), shared, "GEMV launch", k);
+    };
+    auto byWarps = [&](auto big, auto small) {
+        if (2 * ceilDiv(a.pairCount, kGemvWarps) <= sms) run(small, kGemvWarpsSmall);
+        else run(big, kGemvWarps);
     };
     switch (e) {
-    case GemvEpilogue::Store: run(gemvKernel<Format, GemvEpilogue::Store>); break;
-    case GemvEpilogue::Residual: run(gemvKernel<Format, GemvEpilogue::Residual>); break;
-    case GemvEpilogue::GateUp: run(gemvKernel<Format, GemvEpilogue::GateUp>); break;
-    case GemvEpilogue::Qkv: run(gemvKernel<Format, GemvEpilogue::Qkv>); break;
+    case GemvEpilogue::Store:
+        byWarps(gemvKernel<Format, GemvEpilogue::Store, kGemvWarps>, gemvKernel<Format, GemvEpilogue::Store, kGemvWarpsSmall>);
+        break;
+    case GemvEpilogue::Residual:
+        byWarps(gemvKernel<Format, GemvEpilogue::Residual, kGemvWarps>,
+                gemvKernel<Format, GemvEpilogue::Residual, kGemvWarpsSmall>);
+        break;
+    case GemvEpilogue::GateUp:
+        byWarps(gemvKernel<Format, GemvEpilogue::GateUp, kGemvWarps>, gemvKernel<Format, GemvEpilogue::GateUp, kGemvWarpsSmall>);
+        break;
+    case GemvEpilogue::Qkv:
+        byWarps(gemvKernel<Format, GemvEpilogue::Qkv, kGemvWarps>, gemvKernel<Format, GemvEpilogue::Qkv, kGemvWarpsSmall>);
+        break;
     }
 }
 

@@ -116,6 +116,11 @@ private slots:
             QTest::newRow(qPrintable(QString("int4 g32 67x160%1").arg(n))) << 2 << 32 << 67 << 160 << norm << 1.f;
             QTest::newRow(qPrintable(QString("int4 g128 129x4096%1").arg(n))) << 2 << 128 << 129 << 4096 << norm << 1.f;
             QTest::newRow(qPrintable(QString("int4 g32 96x11008%1").arg(n))) << 2 << 32 << 96 << 11008 << norm << 1.f;
+            // (enough rows for blocks of 16 warps on every SM of a 132-SM GPU; the rows above
+            // take the small matrices' blocks of 8)
+            QTest::newRow(qPrintable(QString("fp16 2304x1024%1").arg(n))) << 0 << 0 << 2304 << 1024 << norm << 1.f;
+            QTest::newRow(qPrintable(QString("int8 g32 2304x1024%1").arg(n))) << 1 << 32 << 2304 << 1024 << norm << 1.f;
+            QTest::newRow(qPrintable(QString("int4 g128 2304x1024%1").arg(n))) << 2 << 128 << 2304 << 1024 << norm << 1.f;
         }
         // INT8/INT4 round x to int16 per chunk: inputs as large as LLaMA's outlier activations
         // and small ones must both keep their precision.
