@@ -13,6 +13,13 @@ int sharedCarveoutPercent() {
     return value;
 }
 
+int currentMultiprocessors() {
+    int device = 0, sms = 0;
+    PARLEY_CUDA_CHECK(cudaGetDevice(&device));
+    PARLEY_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    return sms;
+}
+
 void throwCudaError(cudaError_t e, const char* what) {
     std::string msg = std::string("CUDA: ") + what + " failed: " + cudaGetErrorString(e) + " (" + cudaGetErrorName(e) + ")";
     if (e == cudaErrorMemoryAllocation) {

@@ -112,4 +112,7 @@ void launchKernel(const LaunchContext& ctx, void (*kernel)(KernelArgs...), dim3 
 
 inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// The current device's multiprocessors (launches size their grids by it).
+int currentMultiprocessors();
+
 } // namespace parley::cuda

@@ -441,12 +441,9 @@ __global__ void __launch_bounds__(kThreads, 1)
         const int s = kt % kStages;
         barrierExpectBytes(full(s), kXBytes + L::kWBytes);
         tmaLoad2d(xTile(s), &xMap, (first + kt) * kTileK, tok0, full(s));
-        if (ff) { // (the tensor map's box is 64 rows then)
-            tmaLoad2d(wTile(s), &wMap, (first + kt) * L::kRawRowBytes, row0, full(s));
+        tmaLoad2d(wTile(s), &wMap, (first + kt) * L::kRawRowBytes, row0, full(s));
+        if (ff) // the up rows into the tile's second half (the tensor map's box is 64 rows then)
             tmaLoad2d(wTile(s) + uint32_t(L::kWBytes / 2), &wMap, (first + kt) * L::kRawRowBytes, ff + row0, full(s));
-        } else {
-            tmaLoad2d(wTile(s), &wMap, (first + kt) * L::kRawRowBytes, row0, full(s));
-        }
     };
     if (tid == 0)
         for (int kt = 0; kt < kStages && kt < tiles; ++kt) fetchTile(kt);
@@ -636,23 +633,16 @@ void launchRegisterSourced(const LaunchContext& ctx, const QuantizedGemmArgs& a)
     launchKernel(ctx, kernel, grid, dim3(kThreads), size_t(shared), "quantized GEMM launch", a);
 }
 
-// Which kernel, and whether to split K: over 128 tokens the warp-specialized kernel, when its
-// 256-token blocks fill the GPU; a float product that fills only half of it (the residual
-// projections of a 4,096-wide model: 32 x 2 blocks) splits its columns over two blocks, the
-// second half's sums added afterwards; everything else, the register-sourced kernel.
-int currentMultiprocessors() {
-    int device = 0, sms = 0;
-    PARLEY_CUDA_CHECK(cudaGetDevice(&device));
-    PARLEY_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-    return sms;
-}
-
 // Blocks of the warp-specialized kernel for `rows` weight rows and n tokens (with SwiGLU, rows
 // counts gate and up: a block's 64 of each are 128 rows as well).
 int64_t wsBlocks(int64_t rows, int n) {
     return (rows + kRowsPerBlock - 1) / kRowsPerBlock * ((n + ws::kTokens - 1) / ws::kTokens);
 }
 
+// Which kernel, and whether to split K: over 128 tokens the warp-specialized kernel, when its
+// 256-token blocks fill the GPU; a float product that fills only half of it (the residual
+// projections of a 4,096-wide model: 32 x 2 blocks) splits its columns over two blocks, the
+// second half's sums added afterwards; everything else, the register-sourced kernel.
 template <Precision P, bool kFloatOut>
 bool launchTyped(const LaunchContext& ctx, const QuantizedGemmArgs& a, bool deferAdd) {
     const int sms = currentMultiprocessors();

@@ -32,11 +32,13 @@
 // by then they have usually left L2 (a layer streams ~100 MB through it): read after the wait, as
 // x is, they queued in DRAM behind the block's weight loads (docs/benchmarks.md).
 #include <cfloat>
+#include <type_traits>
 
 #include "kernels/decode_trace.cuh"
 #include "kernels/gemv.h"
 #include "kernels/mbarrier.cuh"
 #include "kernels/rope.cuh"
+#include "kernels/swiglu.h"
 
 namespace parley::cuda {
 
@@ -408,8 +410,7 @@ __global__ void __launch_bounds__(Warps * 32, kGemvThreadsPerSm / (Warps * 32)) 
                     ssqPart += o1 * o1;
                 }
             } else if constexpr (E == GemvEpilogue::GateUp) {
-                // SwiGLU (Shazeer 2020): silu(gate) * up, silu(g) = g / (1 + exp(-g)).
-                a.out[r0] = acc0 / (1.f + __expf(-acc0)) * acc1;
+                a.out[r0] = silu(acc0) * acc1; // SwiGLU (Shazeer 2020)
             } else { // Qkv
                 float o0 = acc0, o1 = acc1;
                 if (a.bias) {
@@ -483,9 +484,7 @@ void launchGemvFormat(const LaunchContext& ctx, const DeviceMatrix& m, GemvEpilo
     k.a = a;
     const size_t shared = gemvSharedBytes<Format>(stored, m.cols, a.normWeight != nullptr);
     if (a.pairCount <= 0) return;
-    int device = 0, sms = 0;
-    PARLEY_CUDA_CHECK(cudaGetDevice(&device));
-    PARLEY_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    const int sms = currentMultiprocessors();
     auto run = [&](auto kernel, int warps) {
         if (shared > 48 * 1024)
             PARLEY_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
@@ -495,24 +494,16 @@ void launchGemvFormat(const LaunchContext& ctx, const DeviceMatrix& m, GemvEpilo
         const dim3 grid(unsigned(std::max<int64_t>(1, std::min<int64_t>(needed, int64_t(std::max(perSm, 1)) * sms))));
         launchKernel(ctx, kernel, grid, dim3(warps * 32), shared, "GEMV launch", k);
     };
-    auto byWarps = [&](auto big, auto small) {
-        if (2 * ceilDiv(a.pairCount, kGemvWarps) <= sms) run(small, kGemvWarpsSmall);
-        else run(big, kGemvWarps);
+    auto runEpilogue = [&](auto epilogue) {
+        constexpr GemvEpilogue E = decltype(epilogue)::value;
+        if (2 * ceilDiv(a.pairCount, kGemvWarps) <= sms) run(gemvKernel<Format, E, kGemvWarpsSmall>, kGemvWarpsSmall);
+        else run(gemvKernel<Format, E, kGemvWarps>, kGemvWarps);
     };
     switch (e) {
-    case GemvEpilogue::Store:
-        byWarps(gemvKernel<Format, GemvEpilogue::Store, kGemvWarps>, gemvKernel<Format, GemvEpilogue::Store, kGemvWarpsSmall>);
-        break;
-    case GemvEpilogue::Residual:
-        byWarps(gemvKernel<Format, GemvEpilogue::Residual, kGemvWarps>,
-                gemvKernel<Format, GemvEpilogue::Residual, kGemvWarpsSmall>);
-        break;
-    case GemvEpilogue::GateUp:
-        byWarps(gemvKernel<Format, GemvEpilogue::GateUp, kGemvWarps>, gemvKernel<Format, GemvEpilogue::GateUp, kGemvWarpsSmall>);
-        break;
-    case GemvEpilogue::Qkv:
-        byWarps(gemvKernel<Format, GemvEpilogue::Qkv, kGemvWarps>, gemvKernel<Format, GemvEpilogue::Qkv, kGemvWarpsSmall>);
-        break;
+    case GemvEpilogue::Store: runEpilogue(std::integral_constant<GemvEpilogue, GemvEpilogue::Store>{}); break;
+    case GemvEpilogue::Residual: runEpilogue(std::integral_constant<GemvEpilogue, GemvEpilogue::Residual>{}); break;
+    case GemvEpilogue::GateUp: runEpilogue(std::integral_constant<GemvEpilogue, GemvEpilogue::GateUp>{}); break;
+    case GemvEpilogue::Qkv: runEpilogue(std::integral_constant<GemvEpilogue, GemvEpilogue::Qkv>{}); break;
     }
 }
 

@@ -117,14 +117,11 @@ RopeArgs ropeArgs(DeviceBuffers& b, int nHead, int nHeadKv, int headDim, int neo
 // split the backend would choose for maxContext, q, the poisoned output and the workspace.
 AttentionDecodeArgs decodeArgs(DeviceBuffers& b, int nHead, int nHeadKv, int headDim, int length, int maxContext,
                                const float* q) {
-    int dev = 0, sms = 0;
-    PARLEY_CUDA_CHECK(cudaGetDevice(&dev));
-    PARLEY_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
     AttentionDecodeArgs a;
     a.nHead = nHead;
     a.nHeadKv = nHeadKv;
     a.headDim = headDim;
-    attentionDecodeSplit(maxContext, nHeadKv, headDim, sms, a.chunk, a.nSplit);
+    attentionDecodeSplit(maxContext, nHeadKv, headDim, currentMultiprocessors(), a.chunk, a.nSplit);
     a.q = b.upload(q, size_t(nHead) * headDim);
     const int pos = length - 1;
     a.pos = b.upload(&pos, 1);
